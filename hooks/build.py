@@ -1,0 +1,338 @@
+"""The post-gen build check: leave the user a project that is installed and verified, or nothing.
+
+Each step prints one line: ✓ (done), ! (a warning, the bake goes on) or ✗, what it did and how
+long it took. A failing step prints the command and its last lines and raises StepFailed; the
+hook then exits non-zero and cookiecutter deletes the half-made project (unless it was run with
+--keep-project-on-failure). The database password never reaches the terminal: every line
+printed goes through Report.mask.
+"""
+
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from urllib.parse import unquote, urlsplit
+
+import answers
+
+# A template tag that cookiecutter did not render; Django's own {% %} tags do not name it.
+LEFTOVER_TAG = re.compile(r"\{[{%][^}]*cookiecutter")
+PYTHON_FOR_DJANGO = {"5.2": (3, 10), "6.1": (3, 12)}
+CHECK_TIMEOUT_SECONDS = 5
+
+
+class StepFailed(Exception):
+    """A step that failed; the message says which command and shows its last lines."""
+
+
+class Report:
+    def __init__(self, secret_texts=(), out=None):
+        self.secret_texts = sorted({text for text in secret_texts if text}, key=len, reverse=True)
+        self.out = out or sys.stdout
+        self.count = 0
+
+    def mask(self, text):
+        for secret in self.secret_texts:
+            text = text.replace(secret, "****")
+        return text
+
+    def say(self, text=""):
+        print(self.mask(text), file=self.out, flush=True)
+
+    @contextmanager
+    def step(self, title):
+        """Time a step and print its line; the body may set .title, .detail and .warning."""
+        self.count += 1
+        line = StepLine(title)
+        started = time.perf_counter()
+        try:
+            yield line
+        except StepFailed as failure:
+            self.say(f"{self.count:>3} ✗ {line.title}  ({time.perf_counter() - started:.2f} s)")
+            self.say("\n".join(f"      {text}" for text in str(failure).splitlines()))
+            raise
+        mark = "!" if line.warning else "✓"
+        detail = f": {line.detail}" if line.detail else ""
+        self.say(
+            f"{self.count:>3} {mark} {line.title}{detail}  ({time.perf_counter() - started:.2f} s)"
+        )
+
+
+class StepLine:
+    def __init__(self, title):
+        self.title, self.detail, self.warning = title, "", False
+
+
+def run(command, cwd, env=None, timeout=600):
+    """Run a command; raise StepFailed with its last output lines if it fails."""
+    try:
+        result = subprocess.run(
+            [str(part) for part in command],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise StepFailed(f"$ {shlex.join(map(str, command))}\n{error}") from None
+    if result.returncode != 0:
+        raise StepFailed(_failure(command, result.stdout + result.stderr))
+    return result
+
+
+def _failure(command, output):
+    tail = output.strip().splitlines()[-15:]
+    return "\n".join([f"$ {shlex.join(map(str, command))}", *tail])
+
+
+def clean_env(**overrides):
+    """The user's environment for child processes, minus an activated virtualenv elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(overrides)
+    return env
+
+
+def write_env_file(project, context):
+    pooled, direct = answers.database_urls(
+        context["database_url"], context["database_url_unpooled"]
+    )
+    example = (project / ".env.example").read_text(encoding="utf-8")
+    values = {
+        "DATABASE_URL": pooled,
+        "DATABASE_URL_UNPOOLED": direct,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+    }
+    answers.write_private(project / ".env", answers.env_file_text(example, values))
+    return pooled, direct
+
+
+def static_check(project):
+    """Every .py compiles, pyproject.toml parses, no template tag was left unrendered."""
+    # Bytecode that running the template's tests left in it was copied along: drop it.
+    for cache in list(project.rglob("__pycache__")):
+        shutil.rmtree(cache)
+    files = [p for p in project.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if LEFTOVER_TAG.search(text):
+            raise StepFailed(f"{path.relative_to(project)} has an unrendered template tag")
+        if path.suffix == ".py":
+            try:
+                compile(text, str(path), "exec")
+            except SyntaxError as error:
+                raise StepFailed(f"{path.relative_to(project)}:{error.lineno}: {error.msg}") from None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: uv and pip parse it in the next step anyway.
+        return len(files)
+    try:
+        tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise StepFailed(f"pyproject.toml: {error}") from None
+    return len(files)
+
+
+def find_python(minimum):
+    """An interpreter at least `minimum`: this one, uv's, one on PATH, or one pyenv installed."""
+    candidates = [sys.executable]
+    uv = find_uv()
+    if uv:
+        found = subprocess.run(
+            [uv, "python", "find", "--no-python-downloads", f">={minimum[0]}.{minimum[1]}"],
+            capture_output=True,
+            text=True,
+        )
+        candidates += found.stdout.split()
+    candidates += [shutil.which(f"python3.{minor}") for minor in range(20, minimum[1] - 1, -1)]
+    pyenv_versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += sorted(pyenv_versions.glob("3.*/bin/python3"), key=_version_key, reverse=True)
+    probe = f"import sys; sys.exit(sys.version_info[:2] < {tuple(minimum)})"
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", probe], capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
+
+
+def _version_key(python):
+    # .../versions/3.12.1/bin/python3 -> (3, 12, 1): "3.9" must sort below "3.12".
+    return tuple(int(part) for part in python.parts[-3].split(".") if part.isdigit())
+
+
+def find_uv():
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    return find_uv_bin()
+
+
+def venv_python(project):
+    return project / ".venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
+
+
+def install(project, tool, python):
+    """Create .venv and install the project with its dev tools; says which Django and Python."""
+    env = clean_env()
+    if tool == "uv":
+        run([find_uv(), "sync", "--quiet", "--python", python], cwd=project, env=env)
+    else:
+        run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
+        pip = [venv_python(project), "-m", "pip", "install", "--quiet"]
+        run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+    versions = "import django, sys; print('Django', django.get_version(), 'on Python', sys.version.split()[0])"
+    return run([venv_python(project), "-c", versions], cwd=project, env=env).stdout.strip()
+
+
+def django_checks(project):
+    """check, makemigrations --check and check --deploy, side by side; none touches the database."""
+    offline = clean_env(DATABASE_URL="", PGHOST="")
+    production = {**offline, "DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "example.com"}
+    manage = [str(venv_python(project)), "manage.py"]
+    commands = [
+        ([*manage, "check", "--fail-level", "WARNING"], offline),
+        ([*manage, "makemigrations", "--check", "--dry-run"], offline),
+        ([*manage, "check", "--deploy", "--fail-level", "WARNING"], production),
+    ]
+    running = [
+        (command, subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True))
+        for command, env in commands
+    ]
+    failures = []
+    for command, process in running:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            failures.append(_failure(command[1:], output))
+    if failures:
+        raise StepFailed("\n".join(failures))
+
+
+def live_check(project):
+    """Connect once over the direct host; returns dbcheck's one-line report."""
+    command = [venv_python(project), "manage.py", "dbcheck", "--timeout", CHECK_TIMEOUT_SECONDS]
+    result = run(command, cwd=project, env=clean_env(), timeout=CHECK_TIMEOUT_SECONDS * 3)
+    return result.stdout.strip()
+
+
+def git_commit(project, author_name, slug):
+    """git init and a first commit; .env must stay out of it."""
+    env = clean_env()
+    identity = []
+    configured = subprocess.run(["git", "config", "user.email"], cwd=project, capture_output=True)
+    if configured.returncode != 0:
+        identity = ["-c", f"user.name={author_name}", "-c", f"user.email={slug}@localhost"]
+    run(["git", "init", "--quiet"], cwd=project, env=env)
+    run(["git", "add", "--all"], cwd=project, env=env)
+    message = "Start from cookiecutter-django-neon"
+    run(["git", *identity, "commit", "--quiet", "--message", message], cwd=project, env=env)
+    tracked = run(["git", "ls-files"], cwd=project, env=env).stdout.split()
+    if ".env" in tracked:
+        raise StepFailed(".env was committed: check .gitignore")
+    return len(tracked)
+
+
+def password_texts(*urls):
+    """Each password as it appears in a URL and as typed, for Report to mask."""
+    texts = set()
+    for url in urls:
+        password = urlsplit(url.strip()).password if url.strip() else None
+        if password:
+            texts |= {password, unquote(password)}
+    return texts
+
+
+def main(context, project):
+    """Run every step for the project in `project`; returns the hook's exit status."""
+    project = Path(project)
+    report = Report(password_texts(context["database_url"], context["database_url_unpooled"]))
+    tool = context["install_with"]
+    report.say(f"Checking {project.name}:")
+    try:
+        with report.step("wrote .env, readable only by you") as line:
+            pooled, direct = write_env_file(project, context)
+            if not pooled:
+                line.detail = "DATABASE_URL is empty: paste your Neon connection string there"
+        with report.step("static check") as line:
+            count = static_check(project)
+            line.detail = f"{count} files: Python compiles, pyproject.toml parses, no leftover tags"
+        if tool != "none":
+            install_and_check(report, project, context, tool, direct)
+        if context["git_init"] == "yes":
+            with report.step("git repository") as line:
+                line.detail = git_step(project, context)
+                line.warning = not line.detail.startswith("first commit")
+    except StepFailed:
+        report.say()
+        report.say(
+            "The bake failed at the step marked ✗ and the project was removed "
+            "(cookiecutter --keep-project-on-failure keeps it for a look)."
+        )
+        return 1
+    report.say()
+    report.say(next_steps(project, tool, pooled))
+    return 0
+
+
+def install_and_check(report, project, context, tool, direct):
+    minimum = PYTHON_FOR_DJANGO[context["django_version"]]
+    with report.step(f"install with {tool} into .venv") as line:
+        python = find_python(minimum)
+        if python is None:
+            raise StepFailed(
+                f"Django {context['django_version']} needs Python {minimum[0]}.{minimum[1]} "
+                "or newer and none was found: install one (uv python install, pyenv) and bake again"
+            )
+        if tool == "uv" and find_uv() is None:
+            tool, line.warning = "pip", True
+            line.title = "install with pip into .venv (uv not found: pip install uv for faster bakes)"
+        line.detail = install(project, tool, python)
+    with report.step("Django checks") as line:
+        django_checks(project)
+        line.detail = "check, makemigrations --check, check --deploy: no issues"
+    if direct and context["check_connection"] != "no":
+        with report.step("connect over the direct host") as line:
+            try:
+                line.detail = live_check(project)
+            except StepFailed as failure:
+                if context["check_connection"] == "strict":
+                    raise
+                line.warning = True
+                line.detail = f"unreachable, check skipped: {str(failure).splitlines()[-1]}"
+
+
+def git_step(project, context):
+    if shutil.which("git") is None:
+        return "git not found, skipped"
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project.parent, capture_output=True
+    )
+    if inside.returncode == 0:
+        return "already inside a git repository, skipped"
+    count = git_commit(project, context["author_name"], context["project_slug"])
+    return f"first commit with {count} files, .env left out"
+
+
+def next_steps(project, tool, pooled):
+    python = ".venv/bin/python" if tool != "none" else "uv run python"
+    steps = [f"  cd {project.name}"]
+    if tool == "none":
+        steps.append("  uv sync                                  # or: pip install . --group dev")
+    if not pooled:
+        steps.append("  $EDITOR .env                             # paste DATABASE_URL from Neon")
+    steps += [
+        f"  {python} manage.py migrate       # over the direct host",
+        f"  {python} manage.py runserver     # then open http://127.0.0.1:8000/",
+        f"  {python} -m pytest",
+    ]
+    return "Next steps:\n" + "\n".join(steps)

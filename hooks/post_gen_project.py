@@ -1,0 +1,18 @@
+"""Write .env, then prove the baked project builds: install it, run Django's checks, connect once.
+
+Cookiecutter renders this script with the answers, password included, into a temporary file
+that it never deletes: the first thing the script does is delete itself. The steps live in
+build.py beside this file; a non-zero exit makes cookiecutter remove the half-made project.
+"""
+
+import json
+import os
+import sys
+
+os.unlink(__file__)
+sys.dont_write_bytecode = True  # keep __pycache__ out of the template
+sys.path.insert(0, r"{{ cookiecutter._repo_dir }}/hooks")
+
+import build  # noqa: E402
+
+sys.exit(build.main(json.loads(r'{{ cookiecutter | tojson }}'), os.getcwd()))

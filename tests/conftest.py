@@ -1,0 +1,178 @@
+"""Fixtures for the template's tests: `bake(**answers)` and the local Neon stand-in.
+
+`bake` renders the template with cookiecutter's API (as `cookiecutter --no-input` does) once per distinct set of answers for the whole session (installing a
+project takes a second or more) and returns a Baked helper with the hook's output. `neon` starts
+PostgreSQL and PgBouncer from the machine's binaries; without them the database tests skip, unless
+NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import CookiecutterException
+from cookiecutter.main import cookiecutter
+from dotenv import dotenv_values
+
+import neon_standin
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Baked:
+    """One bake: its answers, exit code, what the hooks printed, and where it went."""
+
+    answers: dict
+    exit_code: int
+    output: str
+    output_dir: Path
+    replay_file: Path
+    project: Path | None = None
+    extra_env: dict = field(default_factory=dict)
+
+    def env(self, **overrides):
+        """The environment for commands in the project: this test run's, minus its virtualenv."""
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+        env.update(self.extra_env)
+        env.update(overrides)
+        return env
+
+    def run(self, *command, env=None, check=True, timeout=300):
+        result = subprocess.run(
+            [str(part) for part in command],
+            cwd=self.project,
+            env=self.env(**(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"{command} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    @property
+    def python(self):
+        return self.project / ".venv" / "bin" / "python"
+
+    def manage(self, *args, **kwargs):
+        return self.run(self.python, "manage.py", *args, **kwargs)
+
+    def dotenv(self):
+        return dotenv_values(self.project / ".env")
+
+    def files(self):
+        """Every file of the project, outside .venv and .git."""
+        return [
+            path
+            for path in self.project.rglob("*")
+            if path.is_file() and not {".venv", ".git"} & set(path.parts)
+        ]
+
+
+@contextmanager
+def captured_fds():
+    """Capture what subprocesses write to fds 1 and 2: cookiecutter's hooks are subprocesses."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        lines = []
+        try:
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            lines.append(sink.read())
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory):
+    """A throwaway cookiecutter user config, set the way users set theirs (COOKIECUTTER_CONFIG)."""
+    home = tmp_path_factory.mktemp("cookiecutter-user")
+    config = home / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {home / 'cookiecutters'}\nreplay_dir: {home / 'replay'}\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COOKIECUTTER_CONFIG", str(config))
+        yield config
+
+
+def run_cookiecutter(template, output_dir, answers, **options):
+    """Bake like `cookiecutter --no-input TEMPLATE -o OUTPUT_DIR key=value...`; (exit code, output)."""
+    with captured_fds() as output:
+        try:
+            cookiecutter(str(template), no_input=True, extra_context=answers,
+                         output_dir=str(output_dir), **options)
+            exit_code = 0
+        except (CookiecutterException, SystemExit) as error:
+            print(f"{type(error).__name__}: {error}", file=sys.stderr)
+            exit_code = 1
+    return exit_code, output[0]
+
+
+@pytest.fixture(scope="session")
+def bake(tmp_path_factory, cookiecutter_config):
+    """bake(**answers) -> Baked, rendered once per distinct answers in the session.
+
+    `template=` bakes another copy of the template (see `template_copy`), and
+    `keep_project_on_failure=True` does what cookiecutter's flag of that name does.
+    """
+    baked = {}
+
+    def bake(template=TEMPLATE_DIR, keep_project_on_failure=False, **answers):
+        key = (str(template), keep_project_on_failure, tuple(sorted(answers.items())))
+        if key not in baked:
+            output_dir = tmp_path_factory.mktemp("bake")
+            exit_code, output = run_cookiecutter(
+                template, output_dir, answers, keep_project_on_failure=keep_project_on_failure
+            )
+            projects = [path for path in output_dir.iterdir() if path.is_dir()]
+            baked[key] = Baked(
+                answers=answers,
+                exit_code=exit_code,
+                output=output,
+                output_dir=output_dir,
+                replay_file=cookiecutter_config.parent / "replay" / f"{Path(template).name}.json",
+                project=projects[0] if projects else None,
+            )
+        return baked[key]
+
+    return bake
+
+
+@pytest.fixture
+def template_copy(tmp_path):
+    """A copy of the template to break on purpose; bake it with bake(template=...)."""
+    copy = tmp_path / "cookiecutter-django-neon"
+    shutil.copytree(
+        TEMPLATE_DIR, copy, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*_cache")
+    )
+    return copy
+
+
+@pytest.fixture(scope="session")
+def neon():
+    """The local Neon stand-in: PostgreSQL over TLS, and PgBouncer in transaction mode as pooler."""
+    try:
+        standin = neon_standin.start()
+    except neon_standin.StandInUnavailable as error:
+        if os.environ.get("NEON_STANDIN_REQUIRED"):
+            pytest.fail(f"The Neon stand-in could not start: {error}")
+        pytest.skip(f"The Neon stand-in could not start: {error}")
+    yield standin
+    standin.stop()

@@ -1,0 +1,181 @@
+"""Baked projects against the local Neon stand-in: real PostgreSQL over TLS, PgBouncer in
+transaction mode as the pooler, and gunicorn serving the app. Each Django version gets its own
+database on the stand-in, created by the role the way Django's test runner would."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REQUESTS = 60
+SUSPEND_EVERY = 10
+# The seed guide's persistent setup: keep connections, never test them before reuse.
+NAIVE_SETTINGS = """\
+from config.settings import *  # noqa: F403
+
+DATABASES["default"]["CONN_MAX_AGE"] = 600  # noqa: F405
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
+"""
+
+
+@pytest.fixture(scope="module", params=["5.2", "6.1"], ids=["django-5.2", "django-6.1"])
+def project(request, bake, neon):
+    """A project baked with the stand-in's pooled and direct URLs, on a database of its own."""
+    version = request.param
+    database = f"app_{version.replace('.', '_')}"
+    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {database}")
+    baked = bake(
+        project_name=f"Standin {version}",
+        database_url=neon.pooled_url.replace("/neondb?", f"/{database}?"),
+        database_url_unpooled=neon.direct_url.replace("/neondb?", f"/{database}?"),
+        django_version=version,
+        git_init="no",
+    )
+    assert baked.exit_code == 0, baked.output
+    return baked
+
+
+@contextmanager
+def pooler_stopped(neon):
+    neon.stop_pooler()
+    try:
+        yield
+    finally:
+        neon.start_pooler()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url):
+    """(status, body) of a GET, as a browser behind an HTTPS proxy would send it."""
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@contextmanager
+def gunicorn(project, **env):
+    """Serve the project with gunicorn, in production mode, on a free loopback port."""
+    port = free_port()
+    command = [project.project / ".venv" / "bin" / "gunicorn", "config.wsgi", "--workers", "1"]
+    process = subprocess.Popen(
+        [*command, "--bind", f"127.0.0.1:{port}"],
+        cwd=project.project,
+        env=project.env(DJANGO_DEBUG="false", DJANGO_ALLOWED_HOSTS="127.0.0.1", **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                get(f"{base}/health/")
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"gunicorn exited: {process.stderr.read()}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_bake_builds_and_connects_over_the_direct_host(project):
+    assert "✓ Django checks" in project.output
+    line = next(line for line in project.output.splitlines() if "connect over the direct host" in line)
+    assert " ✓ " in line, project.output
+    assert "(direct)" in line and "TLS on" in line and "channel binding require" in line
+
+
+def test_migrate_runs_over_the_direct_host(project, neon):
+    with pooler_stopped(neon):
+        result = project.manage("migrate", "--noinput")
+    assert "Applying accounts.0001_initial... OK" in result.stdout
+
+
+def test_requests_go_through_the_pooler(project, neon):
+    project.manage("migrate", "--noinput")
+    with gunicorn(project) as base:
+        status, body = get(f"{base}/health/")
+        assert status == 200, body
+        database = json.loads(body)["database"]
+        assert database["pooled"] is True and database["host"].endswith(
+            "-pooler.us-east-2.aws.neon.tech"
+        )
+        with pooler_stopped(neon):
+            status, body = get(f"{base}/health/")
+            assert status == 503 and json.loads(body)["status"] == "unavailable"
+        status, body = get(f"{base}/")
+        assert status == 200 and "Connected to Neon." in body and "pooled" in body
+
+
+def test_the_projects_own_tests_pass_over_the_direct_host(project, neon):
+    with pooler_stopped(neon):
+        result = project.run(project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def hammer(base, neon):
+    """REQUESTS home-page requests, with a Neon-style suspend every SUSPEND_EVERY; the failures."""
+    failures = []
+    for number in range(1, REQUESTS + 1):
+        status, body = get(f"{base}/health/")
+        if status != 200:
+            failures.append((number, json.loads(body).get("error")))
+        if number % SUSPEND_EVERY == 0:
+            neon.suspend()
+    return failures
+
+
+def test_the_default_config_survives_compute_suspends(project, neon):
+    project.manage("migrate", "--noinput")
+    with gunicorn(project) as base:
+        assert hammer(base, neon) == []
+
+
+def test_the_seed_guides_naive_config_does_not(project, neon):
+    (project.project / "config" / "naive_settings.py").write_text(NAIVE_SETTINGS)
+    try:
+        with gunicorn(project, DJANGO_SETTINGS_MODULE="config.naive_settings") as base:
+            failures = hammer(base, neon)
+    finally:
+        (project.project / "config" / "naive_settings.py").unlink()
+    # Every suspend but the last (after the final request) breaks the next request.
+    assert len(failures) == REQUESTS // SUSPEND_EVERY - 1, failures
+
+
+def test_the_app_recovers_from_a_server_restart(project, neon):
+    with gunicorn(project) as base:
+        assert get(f"{base}/health/")[0] == 200
+        neon.restart_server()
+        status, body = get(f"{base}/health/")
+        assert status == 200, body
+    assert "TLS on" in project.manage("dbcheck").stdout
+
+
+def test_verify_full_checks_the_certificate(project, neon):
+    direct = project.dotenv()["DATABASE_URL_UNPOOLED"].replace("sslmode=require", "sslmode=verify-full")
+    trusted = project.manage("dbcheck", env={"DATABASE_URL_UNPOOLED": f"{direct}&sslrootcert={neon.root_cert}"})
+    assert "TLS on" in trusted.stdout
+    # Without the stand-in's own CA, certifi's bundle (Let's Encrypt and friends) must reject it.
+    untrusted = project.manage("dbcheck", env={"DATABASE_URL_UNPOOLED": direct}, check=False)
+    assert untrusted.returncode != 0 and "certificate verify failed" in untrusted.stderr

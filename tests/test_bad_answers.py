@@ -1,0 +1,45 @@
+"""Each bad answer stops the bake before anything is written, with one line saying what to type."""
+
+import json
+
+import pytest
+
+QUICK = {"install_with": "none", "git_init": "no"}
+SECRET_URL = "postgresql://u:s3cretpw@ep-a-1.us-east-2.aws.neon.tech:99999/neondb"
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project_slug": "My App"}, "project_slug 'My App' must be a lowercase Python identifier"),
+        ({"project_slug": "django"}, "project_slug 'django' would shadow the module of that name"),
+        ({"project_slug": "test"}, "project_slug 'test' would shadow"),
+        ({"project_slug": "import"}, "project_slug 'import' would shadow"),
+        ({"project_name": 'Say "hi"'}, "project_name may not contain quotes"),
+        ({"database_url": "mysql://u:p@host/db"}, "database_url must start with postgresql://"),
+        ({"database_url": "postgresql://u:p@/neondb"}, "database_url has no host"),
+        ({"database_url": SECRET_URL}, "database_url has an invalid port"),
+        ({"database_url": "postgresql://u:p@host"}, "database_url names no database"),
+        (
+            {"database_url": "postgresql://u:p@host/db?sslmode=disable"},
+            "database_url asks for sslmode=disable, but Neon needs TLS",
+        ),
+        (
+            {"database_url_unpooled": "postgresql://u:p@host/db"},
+            "database_url is empty but database_url_unpooled is set",
+        ),
+    ],
+)
+def test_bad_answer_is_refused_with_one_line_and_nothing_written(bake, answers, message):
+    baked = bake(**QUICK, **answers)
+    assert baked.exit_code != 0
+    assert f"Error: {message}" in baked.output.splitlines()[0]
+    assert "Traceback" not in baked.output
+    assert list(baked.output_dir.iterdir()) == []
+
+
+def test_a_refused_bake_still_takes_the_password_out_of_the_replay_file(bake):
+    baked = bake(**QUICK, database_url=SECRET_URL, project_name="Replay After Refusal")
+    assert baked.exit_code != 0
+    replay = json.loads(baked.replay_file.read_text())
+    assert replay["cookiecutter"]["database_url"] == SECRET_URL.replace(":s3cretpw@", "@")

@@ -1,0 +1,143 @@
+"""Bake the template with many answers and check what every baked project must be."""
+
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+HARD_PASSWORD = "p@ss:w/rd?#%& x'\"$\\"
+ENCODED = quote(HARD_PASSWORD, safe="")
+POOLED = (
+    f"postgresql://neondb_owner:{ENCODED}@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
+    "/neondb?sslmode=require&channel_binding=require"
+)
+DIRECT = POOLED.replace("-pooler", "")
+RUFF = Path(sys.executable).parent / "ruff"
+QUICK = {"install_with": "none", "git_init": "no"}
+
+URL_VARIANTS = [
+    pytest.param({**QUICK, "database_url": POOLED}, (POOLED, DIRECT), id="pooled-url"),
+    pytest.param({**QUICK, "database_url": DIRECT}, (POOLED, DIRECT), id="direct-url"),
+    pytest.param({**QUICK}, ("", ""), id="empty-url"),
+    pytest.param(
+        {**QUICK, "database_url": POOLED, "django_version": "6.1"}, (POOLED, DIRECT), id="django-6.1"
+    ),
+    pytest.param(
+        {**QUICK, "database_url": POOLED, "git_init": "yes"}, (POOLED, DIRECT), id="with-git"
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "urls"), URL_VARIANTS)
+def test_bake_writes_the_urls_into_a_private_env(bake, answers, urls):
+    baked = bake(**answers)
+    assert baked.exit_code == 0, baked.output
+    env = baked.dotenv()
+    assert (env["DATABASE_URL"], env["DATABASE_URL_UNPOOLED"]) == urls
+    assert len(env["DJANGO_SECRET_KEY"]) >= 50
+    assert stat.S_IMODE((baked.project / ".env").stat().st_mode) == 0o600
+    assert ".env" in (baked.project / ".gitignore").read_text().splitlines()
+    if not urls[0]:
+        assert "DATABASE_URL is empty" in baked.output and "paste" in baked.output
+
+
+@pytest.mark.parametrize(("answers", "urls"), URL_VARIANTS)
+def test_baked_files_are_finished_code(bake, answers, urls):
+    baked = bake(**answers)
+    for path in baked.files():
+        text = path.read_text()
+        assert not re.search(r"\{[{%][^}]*cookiecutter", text), path
+        if path.suffix != ".html":  # Django templates have {% %} tags of their own
+            assert "{%" not in text, path
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")
+    for check in (["check"], ["format", "--check"]):
+        command = [RUFF, *check, "--no-cache", "."]
+        result = subprocess.run(command, cwd=baked.project, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("answers", "urls"), URL_VARIANTS)
+def test_the_password_stays_in_env(bake, answers, urls):
+    baked = bake(**answers)
+    for path in baked.files():
+        if path.name != ".env":
+            data = path.read_bytes()
+            assert ENCODED.encode() not in data and HARD_PASSWORD.encode() not in data, path
+    assert ENCODED not in baked.output and HARD_PASSWORD not in baked.output
+    replay = baked.replay_file.read_text()
+    assert ENCODED not in replay
+    assert stat.S_IMODE(baked.replay_file.stat().st_mode) == 0o600
+
+
+def test_the_replay_file_keeps_the_rest_of_the_url(bake):
+    baked = bake(**QUICK, database_url=POOLED, project_name="Replay Check")
+    assert baked.exit_code == 0
+    assert POOLED.replace(f":{ENCODED}@", "@") in baked.replay_file.read_text()
+
+
+def test_git_step_commits_everything_but_env(bake):
+    baked = bake(**{**QUICK, "database_url": POOLED, "git_init": "yes"})
+    tracked = baked.run("git", "ls-files").stdout.split()
+    assert ".env" not in tracked and ".env.example" in tracked and "manage.py" in tracked
+    assert baked.run("git", "check-ignore", ".env").returncode == 0
+    log = baked.run("git", "log", "-p", "--all").stdout
+    assert ENCODED not in log
+    assert "✓ git repository: first commit" in baked.output
+
+
+def test_project_name_sets_slug_and_names(bake):
+    baked = bake(**QUICK, project_name="Shop Front")
+    assert baked.project.name == "shop_front"
+    assert 'name = "shop_front"' in (baked.project / "pyproject.toml").read_text()
+    assert '"shop_front"' in (baked.project / "config" / "settings.py").read_text()
+
+
+def test_django_version_sets_the_pins(bake):
+    five = (bake(**QUICK).project / "pyproject.toml").read_text()
+    six = (bake(**QUICK, django_version="6.1").project / "pyproject.toml").read_text()
+    assert '"django~=5.2.0"' in five and 'requires-python = ">=3.10"' in five
+    assert '"django~=6.1.0"' in six and 'requires-python = ">=3.12"' in six
+
+
+def test_no_template_only_files_leak_into_the_project(bake):
+    names = {path.relative_to(bake(**QUICK).project).as_posix() for path in bake(**QUICK).files()}
+    assert not {"cookiecutter.json", "hooks/answers.py", "hooks/build.py"} & names
+    assert not any(name.endswith((".pyc", ".orig", ".rej")) for name in names)
+
+
+def test_no_hook_copy_with_the_password_is_left_in_tmp(bake, tmp_path_factory):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("tmp*.py"))
+    baked = bake(**QUICK, database_url=POOLED, project_name="Tmp Check")
+    assert baked.exit_code == 0
+    for path in set(Path(tempfile.gettempdir()).glob("tmp*.py")) - before:
+        assert ENCODED not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param({"database_url": POOLED, "check_connection": "no"}, id="uv-5.2"),
+        pytest.param(
+            {"database_url": POOLED, "check_connection": "no", "django_version": "6.1"},
+            id="uv-6.1",
+        ),
+        pytest.param({"install_with": "pip", "git_init": "no"}, id="pip-5.2"),
+    ],
+)
+def test_installed_bake_passes_its_build_check(bake, answers):
+    baked = bake(**answers)
+    assert baked.exit_code == 0, baked.output
+    assert "✓ Django checks" in baked.output
+    version = "6.1" if answers.get("django_version") == "6.1" else "5.2"
+    assert f"Django {version}." in baked.output
+    check = baked.manage("check", env={"DATABASE_URL": ""})
+    assert "no issues" in check.stdout
+    assert "Next steps:" in baked.output

@@ -1,0 +1,192 @@
+"""How this project reaches Neon.
+
+Neon gives every compute two host names. The pooled one, `ep-…-pooler.<region>.aws.neon.tech`,
+is PgBouncer in transaction mode: thousands of clients, but no session state between
+transactions. The direct one, the same name without `-pooler`, is a real Postgres session.
+Requests go through the pooler; migrations, tests and other commands need a session and use
+the direct host. `databases()` turns the environment into Django's DATABASES accordingly.
+
+All but `databases()` is standard library, so the template's hooks import this module too.
+"""
+
+from urllib.parse import parse_qsl, quote, urlsplit
+
+POOLER_SUFFIX = "-pooler"
+NEON_DOMAIN = ".neon.tech"
+# Neon suspends an idle compute after 5 minutes by default, cutting every connection.
+SCALE_TO_ZERO_SECONDS = 300
+WEAK_SSLMODES = {"disable", "allow", "prefer"}
+# A cold compute takes a few hundred milliseconds to wake; leave room for a slow network.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class NeonConfigError(ValueError):
+    """A setting this project cannot use; the message names it and says what to change."""
+
+
+def check(url, name="DATABASE_URL"):
+    """Return the URL without surrounding blanks, or raise NeonConfigError saying what is wrong."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise NeonConfigError(
+            f"{name} must start with postgresql:// (copy it from Neon's Connect dialog)"
+        )
+    if parts.fragment:
+        raise NeonConfigError(
+            f"{name} contains '#': percent-encode special characters in the password (# is %23)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise NeonConfigError(
+            f"{name} has an invalid port: use a number from 1 to 65535, or none for 5432"
+        )
+    if not parts.hostname:
+        raise NeonConfigError(f"{name} has no host: use postgresql://user:password@host/dbname")
+    if not parts.path.strip("/"):
+        raise NeonConfigError(f"{name} names no database: end it with /neondb or your database")
+    sslmode = dict(parse_qsl(parts.query)).get("sslmode", "require")
+    if sslmode in WEAK_SSLMODES:
+        raise NeonConfigError(
+            f"{name} asks for sslmode={sslmode}, but Neon needs TLS: use sslmode=require"
+        )
+    return url
+
+
+def is_neon(url):
+    return (urlsplit(url).hostname or "").endswith(NEON_DOMAIN)
+
+
+def is_pooled(url):
+    """True for a Neon pooler host: its endpoint label ends in -pooler."""
+    endpoint = (urlsplit(url).hostname or "").split(".")[0]
+    return endpoint.endswith(POOLER_SUFFIX)
+
+
+def direct(url):
+    """The direct URL for a Neon pooled URL; any other URL unchanged."""
+    if not is_neon(url) or not is_pooled(url):
+        return url
+    endpoint = urlsplit(url).hostname.split(".")[0]
+    return _with_endpoint(url, endpoint.removesuffix(POOLER_SUFFIX))
+
+
+def pooled(url):
+    """The pooled URL for a Neon direct URL; any other URL unchanged."""
+    if not is_neon(url) or is_pooled(url):
+        return url
+    endpoint = urlsplit(url).hostname.split(".")[0]
+    return _with_endpoint(url, endpoint + POOLER_SUFFIX)
+
+
+def _with_endpoint(url, endpoint):
+    # Edit the text after the "@" so that the user's percent-encoding stays exactly as typed.
+    scheme, rest = url.split("://", 1)
+    userinfo, at, hostpart = rest.rpartition("@")
+    old_endpoint = hostpart.split(".", 1)[0]
+    return f"{scheme}://{userinfo}{at}{endpoint}{hostpart[len(old_endpoint) :]}"
+
+
+def masked(url):
+    """The URL with its password replaced by ****, for anything printed or logged."""
+    return _with_password(url, "****")
+
+
+def without_password(url):
+    return _with_password(url, None)
+
+
+def _with_password(url, replacement):
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not colon:
+        return url
+    secret = "" if replacement is None else f":{replacement}"
+    return f"{scheme}{sep}{user}{secret}{at}{hostpart}"
+
+
+def url_from_pg_variables(environ, host_variable="PGHOST"):
+    """The seed guide's PGHOST/PGUSER/… form as a URL, or "" when the host is unset."""
+    host = environ.get(host_variable, "")
+    if not host:
+        return ""
+    user = quote(environ.get("PGUSER", ""), safe="")
+    password = quote(environ.get("PGPASSWORD", ""), safe="")
+    port = environ.get("PGPORT", "5432")
+    database = quote(environ.get("PGDATABASE", "neondb"), safe="")
+    return f"postgresql://{user}:{password}@{host}:{port}/{database}"
+
+
+def app_and_direct_urls(environ):
+    """(URL for requests, URL for migrations and commands); ("", "") when nothing is configured.
+
+    DATABASE_URL wins over the PG* variables; a missing direct URL is derived from the other.
+    """
+    if environ.get("DATABASE_URL", "").strip():
+        app = check(environ["DATABASE_URL"], "DATABASE_URL")
+        direct_url = environ.get("DATABASE_URL_UNPOOLED", "").strip()
+        name = "DATABASE_URL_UNPOOLED"
+    else:
+        app = url_from_pg_variables(environ)
+        if not app:
+            return "", ""
+        app = check(app, "PGHOST")
+        direct_url = url_from_pg_variables(environ, "PGHOST_UNPOOLED")
+        name = "PGHOST_UNPOOLED"
+    direct_url = check(direct_url, name) if direct_url else direct(app)
+    return app, direct_url
+
+
+def conn_max_age(environ):
+    """Seconds a connection is kept between requests: never past the compute's suspend time."""
+    raw = environ.get("DJANGO_CONN_MAX_AGE", "").strip() or "60"
+    suspend = environ.get("NEON_SCALE_TO_ZERO_SECONDS", "").strip() or str(SCALE_TO_ZERO_SECONDS)
+    if not raw.isdigit():
+        raise NeonConfigError(f"DJANGO_CONN_MAX_AGE={raw} is not a whole number of seconds")
+    if suspend != "never" and not suspend.isdigit():
+        raise NeonConfigError(
+            f"NEON_SCALE_TO_ZERO_SECONDS={suspend} must be seconds, or 'never' if it is off"
+        )
+    if suspend != "never" and int(raw) > int(suspend):
+        raise NeonConfigError(
+            f"DJANGO_CONN_MAX_AGE={raw} outlives the compute, which suspends after {suspend} s; "
+            "lower it, or set NEON_SCALE_TO_ZERO_SECONDS to your compute's setting"
+        )
+    return int(raw)
+
+
+def databases(environ, *, application_name, use_pooler):
+    """Django's DATABASES: the pooled URL when serving requests, otherwise the direct one."""
+    import dj_database_url
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        app_url, direct_url = app_and_direct_urls(environ)
+        max_age = conn_max_age(environ)
+    except NeonConfigError as error:
+        raise ImproperlyConfigured(str(error)) from None
+    if not app_url:
+        return {}  # Django's dummy backend: commands that need no database still run.
+    url = app_url if use_pooler else direct_url
+    database = dj_database_url.parse(
+        url,
+        conn_max_age=max_age,
+        # A suspended compute has cut the connection we kept; test it before reuse.
+        conn_health_checks=True,
+        # Server-side cursors are WITH HOLD cursors, which a transaction-mode pooler loses.
+        disable_server_side_cursors=url != direct_url,
+    )
+    options = database.setdefault("OPTIONS", {})
+    options.setdefault("sslmode", "require")
+    options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    options.setdefault("application_name", application_name)
+    if options["sslmode"] in ("verify-ca", "verify-full") and "sslrootcert" not in options:
+        # psycopg's binary wheel has no system CA store; Neon's chain ends at ISRG Root X1.
+        import certifi
+
+        options["sslrootcert"] = certifi.where()
+    return {"default": database}

@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from status.probe import probe
+from status.views import DATABASE_PROBLEMS, describe
+
+
+class Command(BaseCommand):
+    help = "Connect to the database once and report the server version, TLS and round-trip time."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--timeout", type=int, default=10, help="seconds to wait for the connection"
+        )
+
+    def handle(self, *args, timeout, **options):
+        from django.db import connection
+
+        connection.settings_dict.setdefault("OPTIONS", {})["connect_timeout"] = timeout
+        try:
+            result = probe(timeout_seconds=timeout)
+        except DATABASE_PROBLEMS as error:
+            raise CommandError(describe(error)) from None
+        self.stdout.write(
+            f"PostgreSQL {result.server_version} at {result.host} "
+            f"({'pooled' if result.pooled else 'direct'}), "
+            f"TLS {'on' if result.tls else 'off'}, channel binding {result.channel_binding}, "
+            f"connected in {result.connect_ms:.0f} ms, round trip {result.round_trip_ms:.1f} ms"
+        )

@@ -1,0 +1,190 @@
+"""The Neon wiring in config/neon.py: URL rules and the DATABASES they make. No database needed."""
+
+from urllib.parse import quote
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config import neon
+
+POOLED = "postgresql://alex:secret@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
+DIRECT = POOLED.replace("-pooler", "")
+AZURE_POOLED = "postgresql://alex:secret@ep-quiet-lake-a1b2c3d4-pooler.eastus2.azure.neon.tech:5432/neondb?sslmode=require"
+HARD_PASSWORD = "p@ss:w/rd?#%& x'\"$\\"
+
+
+def url_with_password(password, host="ep-x-1-pooler.us-east-2.aws.neon.tech"):
+    return f"postgresql://neondb_owner:{quote(password, safe='')}@{host}/neondb?sslmode=require"
+
+
+@pytest.mark.parametrize(
+    ("pooled", "direct"),
+    [
+        pytest.param(POOLED, DIRECT, id="aws"),
+        pytest.param(AZURE_POOLED, AZURE_POOLED.replace("-pooler", ""), id="azure-with-port"),
+        pytest.param(
+            url_with_password(HARD_PASSWORD),
+            url_with_password(HARD_PASSWORD, "ep-x-1.us-east-2.aws.neon.tech"),
+            id="percent-encoded-password",
+        ),
+    ],
+)
+def test_pooled_and_direct_urls_derive_from_each_other(pooled, direct):
+    assert neon.is_pooled(pooled) and not neon.is_pooled(direct)
+    assert neon.direct(pooled) == direct
+    assert neon.pooled(direct) == pooled
+    assert neon.direct(direct) == direct and neon.pooled(pooled) == pooled
+
+
+def test_non_neon_hosts_are_left_alone():
+    url = "postgresql://app:pw@db.internal:6432/app"
+    assert neon.pooled(url) == url and neon.direct(url) == url
+
+
+def test_only_the_endpoint_label_changes_even_if_pooler_appears_elsewhere():
+    url = "postgresql://ep-pooler:pw-pooler@ep-a-1-pooler.us-east-2.aws.neon.tech/db-pooler"
+    expected = "postgresql://ep-pooler:pw-pooler@ep-a-1.us-east-2.aws.neon.tech/db-pooler"
+    assert neon.direct(url) == expected
+
+
+def test_masked_hides_the_password_however_it_is_written():
+    url = url_with_password(HARD_PASSWORD)
+    shown = neon.masked(url)
+    assert shown.startswith("postgresql://neondb_owner:****@ep-x-1-pooler.")
+    assert quote(HARD_PASSWORD, safe="") not in shown
+    assert neon.without_password(url).startswith("postgresql://neondb_owner@ep-x-1-pooler.")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:p@host/db", "must start with postgresql://"),
+        ("postgresql://u:p@/db", "has no host"),
+        ("postgresql://u:p@host:99999/db", "invalid port"),
+        ("postgresql://u:p@host:0/db", "invalid port"),
+        ("postgresql://u:p@host:port/db", "invalid port"),
+        ("postgresql://u:p@host", "names no database"),
+        ("postgresql://u:p#w@host/db", "percent-encode"),
+        ("postgresql://u:p@host/db?sslmode=disable", "sslmode=disable"),
+        ("postgresql://u:p@host/db?sslmode=prefer", "sslmode=prefer"),
+    ],
+)
+def test_check_refuses_unusable_urls_naming_the_variable(url, message):
+    with pytest.raises(neon.NeonConfigError, match=message) as raised:
+        neon.check(url, "DATABASE_URL")
+    assert str(raised.value).startswith("DATABASE_URL ")
+
+
+def test_check_accepts_what_neon_gives():
+    assert neon.check(f"  {POOLED}\n") == POOLED
+    assert neon.check("postgres://u:p@host/db") == "postgres://u:p@host/db"
+
+
+def settings_for(environ, use_pooler=True):
+    return neon.databases(environ, application_name="myapp", use_pooler=use_pooler)["default"]
+
+
+def test_requests_use_the_pooler_and_everything_else_the_derived_direct_host():
+    app = settings_for({"DATABASE_URL": POOLED}, use_pooler=True)
+    command = settings_for({"DATABASE_URL": POOLED}, use_pooler=False)
+    assert app["HOST"] == "ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
+    assert command["HOST"] == "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech"
+    assert app["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert command["DISABLE_SERVER_SIDE_CURSORS"] is False
+
+
+def test_an_explicit_unpooled_url_wins_over_derivation():
+    environ = {"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": "postgresql://u:p@other/db"}
+    assert settings_for(environ, use_pooler=False)["HOST"] == "other"
+
+
+def test_a_direct_database_url_alone_is_used_as_it_is():
+    app = settings_for({"DATABASE_URL": DIRECT}, use_pooler=True)
+    assert app["HOST"] == "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech"
+    assert app["DISABLE_SERVER_SIDE_CURSORS"] is False
+
+
+def test_connection_defaults_for_neon():
+    database = settings_for({"DATABASE_URL": POOLED.split("?")[0]})
+    assert database["OPTIONS"]["sslmode"] == "require"
+    assert database["OPTIONS"]["connect_timeout"] >= 10
+    assert database["OPTIONS"]["application_name"] == "myapp"
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["CONN_MAX_AGE"] == 60
+
+
+def test_libpq_parameters_in_the_url_pass_through():
+    url = POOLED + "&options=endpoint%3Dep-cool-darkness-a1b2c3d4&connect_timeout=30"
+    options = settings_for({"DATABASE_URL": url})["OPTIONS"]
+    assert options["channel_binding"] == "require"
+    assert options["options"] == "endpoint=ep-cool-darkness-a1b2c3d4"
+    assert options["connect_timeout"] == 30
+
+
+def test_percent_encoded_password_reaches_django_decoded():
+    database = settings_for({"DATABASE_URL": url_with_password(HARD_PASSWORD)})
+    assert database["PASSWORD"] == HARD_PASSWORD
+    assert database["USER"] == "neondb_owner"
+
+
+def test_verify_full_gets_a_ca_bundle_the_binary_driver_can_read():
+    import certifi
+
+    url = POOLED.replace("sslmode=require", "sslmode=verify-full")
+    assert settings_for({"DATABASE_URL": url})["OPTIONS"]["sslrootcert"] == certifi.where()
+
+
+def test_weak_sslmode_in_the_environment_stops_django_with_the_reason():
+    with pytest.raises(ImproperlyConfigured, match="sslmode=disable"):
+        settings_for({"DATABASE_URL": POOLED.replace("require", "disable", 1)})
+
+
+def test_pg_variables_are_read_when_database_url_is_unset():
+    environ = {
+        "PGHOST": "ep-a-1-pooler.us-east-2.aws.neon.tech",
+        "PGUSER": "neondb_owner",
+        "PGPASSWORD": HARD_PASSWORD,
+        "PGDATABASE": "neondb",
+    }
+    app = settings_for(environ, use_pooler=True)
+    command = settings_for(environ, use_pooler=False)
+    assert (app["HOST"], app["PASSWORD"], app["PORT"]) == (environ["PGHOST"], HARD_PASSWORD, 5432)
+    assert command["HOST"] == "ep-a-1.us-east-2.aws.neon.tech"
+    environ["PGHOST_UNPOOLED"] = "direct.example"
+    assert settings_for(environ, use_pooler=False)["HOST"] == "direct.example"
+
+
+def test_database_url_wins_over_pg_variables():
+    environ = {"DATABASE_URL": POOLED, "PGHOST": "elsewhere.example"}
+    assert settings_for(environ)["HOST"].startswith("ep-cool-darkness")
+
+
+def test_nothing_configured_leaves_django_without_a_database():
+    assert neon.databases({}, application_name="myapp", use_pooler=True) == {}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, 60),
+        ({"DJANGO_CONN_MAX_AGE": "0"}, 0),
+        ({"DJANGO_CONN_MAX_AGE": "300"}, 300),
+        ({"DJANGO_CONN_MAX_AGE": "900", "NEON_SCALE_TO_ZERO_SECONDS": "900"}, 900),
+        ({"DJANGO_CONN_MAX_AGE": "3600", "NEON_SCALE_TO_ZERO_SECONDS": "never"}, 3600),
+    ],
+)
+def test_conn_max_age(environ, expected):
+    assert neon.conn_max_age(environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DJANGO_CONN_MAX_AGE": "301"}, "outlives the compute"),
+        ({"DJANGO_CONN_MAX_AGE": "-1"}, "not a whole number"),
+        ({"NEON_SCALE_TO_ZERO_SECONDS": "soon"}, "must be seconds"),
+    ],
+)
+def test_conn_max_age_refuses_values_that_outlive_a_suspend(environ, message):
+    with pytest.raises(neon.NeonConfigError, match=message):
+        neon.conn_max_age(environ)
