@@ -62,7 +62,7 @@ def test_missing_migration_fails_the_django_checks(bake, template_copy):
         "from django.contrib.auth.models import AbstractUser\nfrom django.db import models",
     )
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "$ manage.py makemigrations --check", "nickname")
+    assert_failed_at(baked, "Django checks", "python manage.py makemigrations --check", "nickname")
     assert list(baked.output_dir.iterdir()) == []
 
 
@@ -70,7 +70,7 @@ def test_missing_migration_fails_the_django_checks(bake, template_copy):
 def test_bad_setting_fails_the_django_checks(bake, template_copy):
     break_file(template_copy, "config/settings.py", 'TIME_ZONE = "UTC"', 'TIME_ZONE = "Mars/Olympus"')
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "$ manage.py check", "Mars/Olympus")
+    assert_failed_at(baked, "Django checks", "python manage.py check --fail-level WARNING", "Mars/Olympus")
     assert list(baked.output_dir.iterdir()) == []
 
 
@@ -83,7 +83,7 @@ def test_a_deploy_only_problem_fails_check_deploy(bake, template_copy):
         "SESSION_COOKIE_SECURE = False",
     )
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "$ manage.py check --deploy", "SESSION_COOKIE_SECURE")
+    assert_failed_at(baked, "Django checks", "python manage.py check --deploy", "SESSION_COOKIE_SECURE")
 
 
 @pytest.mark.slow

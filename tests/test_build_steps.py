@@ -102,3 +102,16 @@ def test_next_steps_say_what_to_run(tmp_path):
     text = build.next_steps(tmp_path / "my_app", "uv", pooled="")
     assert "cd my_app" in text and ".env" in text and "runserver" in text and "pytest" in text
     assert "uv sync" in build.next_steps(tmp_path / "my_app", "none", pooled="x")
+
+
+def test_static_check_drops_bytecode_copied_from_the_template(tmp_path):
+    project = make_project(tmp_path, {**GOOD, "app/__pycache__/views.cpython-311.pyc": "x"})
+    build.static_check(project)
+    assert not (project / "app" / "__pycache__").exists()
+
+
+def test_installed_versions_reads_the_venv_files(tmp_path):
+    venv = tmp_path / ".venv"
+    (venv / "lib" / "python3.12" / "site-packages" / "django-6.1.3.dist-info").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.12.1\n")
+    assert build.installed_versions(venv) == "Django 6.1.3 on Python 3.12.1"
