@@ -1,4 +1,4 @@
-"""What the hooks do with the user's answers: check them, derive the URLs, write .env, forget secrets.
+"""What the hooks do with the answers: check them, derive the URLs, write .env, forget secrets.
 
 The URL rules are not written here: they come from the template's own config/neon.py, the
 module the baked project runs with, loaded by file path because its folder name is a template.
@@ -43,9 +43,7 @@ def check_answers(answers):
     """Raise AnswerError for the first unusable answer, in the order the prompts ask them."""
     for field in ("project_name", "description", "author_name"):
         if UNSAFE_TEXT.search(answers[field]):
-            raise AnswerError(
-                f"{field} may not contain quotes, backslashes, braces or line breaks"
-            )
+            raise AnswerError(f"{field} may not contain quotes, backslashes, braces or line breaks")
     if not answers["project_name"].strip():
         raise AnswerError("project_name is empty: type a name such as My Neon App")
     slug = answers["project_slug"]
@@ -64,12 +62,13 @@ def check_answers(answers):
             "database_url is empty but database_url_unpooled is set: paste the connection "
             "string as database_url"
         )
-    for name, url in urls.items():
-        if url:
-            try:
-                neon.check(url, name)
-            except neon.NeonConfigError as error:
-                raise AnswerError(str(error)) from None
+    try:
+        if urls["database_url"]:
+            neon.check(urls["database_url"], "database_url")
+        if urls["database_url_unpooled"]:
+            neon.check_direct(urls["database_url_unpooled"], "database_url_unpooled")
+    except neon.NeonConfigError as error:
+        raise AnswerError(str(error)) from None
 
 
 def database_urls(url, unpooled=""):

@@ -17,7 +17,6 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
 from urllib.parse import unquote, urlsplit
 
 import answers
@@ -47,7 +46,7 @@ class Report:
         try:
             print(self.mask(text), file=self.out, flush=True)
         except BrokenPipeError:  # `cookiecutter … | head`: stop printing, keep baking
-            self.out = open(os.devnull, "w")
+            self.out = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the report)
 
     @contextmanager
     def step(self, title):
@@ -136,7 +135,9 @@ def static_check(project):
             try:
                 compile(text, str(path), "exec")
             except SyntaxError as error:
-                raise StepFailed(f"{path.relative_to(project)}:{error.lineno}: {error.msg}") from None
+                raise StepFailed(
+                    f"{path.relative_to(project)}:{error.lineno}: {error.msg}"
+                ) from None
     try:
         import tomllib
     except ImportError:  # Python 3.10: uv and pip parse it in the next step anyway.
@@ -210,10 +211,14 @@ def installed_versions(venv):
     """'Django 5.2.19 on Python 3.12.1', read from the files the install left."""
     config = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
     python = re.search(r"^version(?:_info)?\s*=\s*([\d.]+)", config, re.MULTILINE)
-    found = [*venv.glob("lib/python*/site-packages/django-*.dist-info"),
-             *venv.glob("Lib/site-packages/django-*.dist-info")]
+    found = [
+        *venv.glob("lib/python*/site-packages/django-*.dist-info"),
+        *venv.glob("Lib/site-packages/django-*.dist-info"),
+    ]
     django = found[0] if found else None
-    django_version = django.name.removeprefix("django-").removesuffix(".dist-info") if django else "?"
+    django_version = (
+        django.name.removeprefix("django-").removesuffix(".dist-info") if django else "?"
+    )
     return f"Django {django_version} on Python {python.group(1) if python else '?'}"
 
 
@@ -231,8 +236,17 @@ def django_checks(project):
         ([*manage, "check", "--deploy", "--fail-level", "WARNING"], production),
     ]
     running = [
-        (command, subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True))
+        (
+            command,
+            subprocess.Popen(
+                command,
+                cwd=project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
         for command, env in commands
     ]
     failures = []
@@ -321,7 +335,9 @@ def install_and_check(report, project, context, tool, direct):
             )
         if tool == "uv" and find_uv() is None:
             tool, line.warning = "pip", True
-            line.title = "install with pip into .venv (uv not found: pip install uv for faster bakes)"
+            line.title = (
+                "install with pip into .venv (uv not found: pip install uv for faster bakes)"
+            )
         line.detail = install(project, tool, python)
     with report.step("Django checks") as line:
         django_checks(project)

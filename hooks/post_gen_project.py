@@ -15,4 +15,5 @@ sys.path.insert(0, r"{{ cookiecutter._repo_dir }}/hooks")
 
 import build  # noqa: E402
 
-sys.exit(build.main(json.loads(r'{{ cookiecutter | tojson }}'), os.getcwd()))
+# The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
+sys.exit(build.main(json.loads(r"""{{ cookiecutter | tojson }}"""), os.getcwd()))

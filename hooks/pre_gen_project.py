@@ -17,6 +17,7 @@ import answers  # noqa: E402
 
 answers.scrub_replay(answers.replay_file(r"{{ cookiecutter._repo_dir }}"))
 try:
-    answers.check_answers(json.loads(r'{{ cookiecutter | tojson }}'))
+    # The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
+    answers.check_answers(json.loads(r"""{{ cookiecutter | tojson }}"""))
 except answers.AnswerError as error:
     sys.exit(f"Error: {error}")

@@ -1,7 +1,8 @@
 """Fixtures for the template's tests: `bake(**answers)` and the local Neon stand-in.
 
-`bake` renders the template with cookiecutter's API (as `cookiecutter --no-input` does) once per distinct set of answers for the whole session (installing a
-project takes a second or more) and returns a Baked helper with the hook's output. `neon` starts
+`bake` renders the template with cookiecutter's API, as `cookiecutter --no-input` does, once per
+distinct set of answers in the session (installing a project takes seconds), and returns a Baked
+helper holding what the hooks printed. `neon` starts
 PostgreSQL and PgBouncer from the machine's binaries; without them the database tests skip, unless
 NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
 """
@@ -113,11 +114,16 @@ def cookiecutter_config(tmp_path_factory):
 
 
 def run_cookiecutter(template, output_dir, answers, **options):
-    """Bake like `cookiecutter --no-input TEMPLATE -o OUTPUT_DIR key=value...`; (exit code, output)."""
+    """Bake as `cookiecutter --no-input TEMPLATE -o OUTPUT_DIR key=value…` does: (exit, output)."""
     with captured_fds() as output:
         try:
-            cookiecutter(str(template), no_input=True, extra_context=answers,
-                         output_dir=str(output_dir), **options)
+            cookiecutter(
+                str(template),
+                no_input=True,
+                extra_context=answers,
+                output_dir=str(output_dir),
+                **options,
+            )
             exit_code = 0
         except (CookiecutterException, SystemExit) as error:
             print(f"{type(error).__name__}: {error}", file=sys.stderr)
@@ -160,7 +166,9 @@ def template_copy(tmp_path):
     """A copy of the template to break on purpose; bake it with bake(template=...)."""
     copy = tmp_path / "cookiecutter-django-neon"
     shutil.copytree(
-        TEMPLATE_DIR, copy, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*_cache")
+        TEMPLATE_DIR,
+        copy,
+        ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*_cache"),
     )
     return copy
 

@@ -184,9 +184,7 @@ class NeonStandIn:
             if (self.workdir / "data" / "postmaster.pid").exists():
                 try:
                     self._pg_ctl("stop", "-m", "fast")
-                except (
-                    StandInUnavailable
-                ):  # fast shutdown timed out: skip the checkpoint
+                except StandInUnavailable:  # fast shutdown timed out: skip the checkpoint
                     self._pg_ctl("stop", "-m", "immediate")
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -101,7 +101,9 @@ def gunicorn(project, **env):
 
 def test_bake_builds_and_connects_over_the_direct_host(project):
     assert "✓ Django checks" in project.output
-    line = next(line for line in project.output.splitlines() if "connect over the direct host" in line)
+    line = next(
+        line for line in project.output.splitlines() if "connect over the direct host" in line
+    )
     assert " ✓ " in line, project.output
     assert "(direct)" in line and "TLS on" in line and "channel binding require" in line
 
@@ -173,8 +175,12 @@ def test_the_app_recovers_from_a_server_restart(project, neon):
 
 
 def test_verify_full_checks_the_certificate(project, neon):
-    direct = project.dotenv()["DATABASE_URL_UNPOOLED"].replace("sslmode=require", "sslmode=verify-full")
-    trusted = project.manage("dbcheck", env={"DATABASE_URL_UNPOOLED": f"{direct}&sslrootcert={neon.root_cert}"})
+    direct = project.dotenv()["DATABASE_URL_UNPOOLED"].replace(
+        "sslmode=require", "sslmode=verify-full"
+    )
+    trusted = project.manage(
+        "dbcheck", env={"DATABASE_URL_UNPOOLED": f"{direct}&sslrootcert={neon.root_cert}"}
+    )
     assert "TLS on" in trusted.stdout
     # Without the stand-in's own CA, certifi's bundle (Let's Encrypt and friends) must reject it.
     untrusted = project.manage("dbcheck", env={"DATABASE_URL_UNPOOLED": direct}, check=False)

@@ -2,16 +2,12 @@
 
 import json
 import stat
-from urllib.parse import quote
 
 import pytest
 from dotenv import dotenv_values
 
 import answers
-
-POOLED = "postgresql://neondb_owner:pw@ep-a-1-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require"
-DIRECT = POOLED.replace("-pooler", "")
-HARD_PASSWORD = "p@ss:w/rd?#%& x'\"$\\"
+from samples import DIRECT, ENCODED_PASSWORD, POOLED
 
 
 def good_answers(**changes):
@@ -47,6 +43,7 @@ def test_good_answers_pass():
         ({"database_url": "mysql://u:p@h/db"}, "database_url must start with postgresql://"),
         ({"database_url_unpooled": "postgresql://u:p@h"}, "database_url_unpooled names no"),
         ({"database_url": "", "database_url_unpooled": DIRECT}, "database_url is empty but"),
+        ({"database_url_unpooled": POOLED}, "database_url_unpooled points at Neon's pooler"),
     ],
 )
 def test_bad_answers_name_the_field(changes, message):
@@ -60,8 +57,12 @@ def test_bad_answers_name_the_field(changes, message):
         pytest.param(POOLED, "", (POOLED, DIRECT), id="pooled-derives-direct"),
         pytest.param(DIRECT, "", (POOLED, DIRECT), id="direct-derives-pooled"),
         pytest.param(POOLED, "postgresql://u:p@x/db", (POOLED, "postgresql://u:p@x/db"), id="both"),
-        pytest.param("postgresql://u:p@db.lan/app", "", ("postgresql://u:p@db.lan/app",) * 2,
-                     id="not-neon-used-for-both"),
+        pytest.param(
+            "postgresql://u:p@db.lan/app",
+            "",
+            ("postgresql://u:p@db.lan/app",) * 2,
+            id="not-neon-used-for-both",
+        ),
         pytest.param("", "", ("", ""), id="empty"),
     ],
 )
@@ -70,9 +71,12 @@ def test_database_urls(pasted, unpooled, expected):
 
 
 def test_env_file_round_trips_through_python_dotenv(tmp_path):
-    url = f"postgresql://neondb_owner:{quote(HARD_PASSWORD, safe='')}@h/neondb"
+    url = POOLED
     values = {"DATABASE_URL": url, "DJANGO_SECRET_KEY": "it's \\ tricky", "EMPTY": ""}
-    example = "# a comment\nDATABASE_URL=\n# DJANGO_SECRET_KEY=keep me commented\nDJANGO_SECRET_KEY=\nEMPTY=\nKEPT=1\n"
+    example = (
+        "# a comment\nDATABASE_URL=\n# DJANGO_SECRET_KEY=keep me commented\n"
+        "DJANGO_SECRET_KEY=\nEMPTY=\nKEPT=1\n"
+    )
     text = answers.env_file_text(example, values)
     (tmp_path / ".env").write_text(text)
     assert dotenv_values(tmp_path / ".env") == {
@@ -95,8 +99,8 @@ def test_scrub_replay_removes_passwords_and_keeps_the_rest(tmp_path):
     replay.chmod(0o644)
     assert answers.scrub_replay(replay)
     saved = json.loads(replay.read_text())["cookiecutter"]
-    assert saved["database_url"] == POOLED.replace(":pw@", "@")
-    assert saved["database_url_unpooled"] == DIRECT.replace(":pw@", "@")
+    assert saved["database_url"] == POOLED.replace(f":{ENCODED_PASSWORD}@", "@")
+    assert saved["database_url_unpooled"] == DIRECT.replace(f":{ENCODED_PASSWORD}@", "@")
     assert saved["project_slug"] == "my_neon_app"
     assert stat.S_IMODE(replay.stat().st_mode) == 0o600
     assert not answers.scrub_replay(tmp_path / "missing.json")

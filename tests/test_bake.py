@@ -5,17 +5,11 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-HARD_PASSWORD = "p@ss:w/rd?#%& x'\"$\\"
-ENCODED = quote(HARD_PASSWORD, safe="")
-POOLED = (
-    f"postgresql://neondb_owner:{ENCODED}@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
-    "/neondb?sslmode=require&channel_binding=require"
-)
-DIRECT = POOLED.replace("-pooler", "")
+from samples import DIRECT, ENCODED_PASSWORD, HARD_PASSWORD, POOLED
+
 RUFF = Path(sys.executable).parent / "ruff"
 QUICK = {"install_with": "none", "git_init": "no"}
 
@@ -24,7 +18,9 @@ URL_VARIANTS = [
     pytest.param({**QUICK, "database_url": DIRECT}, (POOLED, DIRECT), id="direct-url"),
     pytest.param({**QUICK}, ("", ""), id="empty-url"),
     pytest.param(
-        {**QUICK, "database_url": POOLED, "django_version": "6.1"}, (POOLED, DIRECT), id="django-6.1"
+        {**QUICK, "database_url": POOLED, "django_version": "6.1"},
+        (POOLED, DIRECT),
+        id="django-6.1",
     ),
     pytest.param(
         {**QUICK, "database_url": POOLED, "git_init": "yes"}, (POOLED, DIRECT), id="with-git"
@@ -67,17 +63,19 @@ def test_the_password_stays_in_env(bake, answers, urls):
     for path in baked.files():
         if path.name != ".env":
             data = path.read_bytes()
-            assert ENCODED.encode() not in data and HARD_PASSWORD.encode() not in data, path
-    assert ENCODED not in baked.output and HARD_PASSWORD not in baked.output
+            assert ENCODED_PASSWORD.encode() not in data and HARD_PASSWORD.encode() not in data, (
+                path
+            )
+    assert ENCODED_PASSWORD not in baked.output and HARD_PASSWORD not in baked.output
     replay = baked.replay_file.read_text()
-    assert ENCODED not in replay
+    assert ENCODED_PASSWORD not in replay
     assert stat.S_IMODE(baked.replay_file.stat().st_mode) == 0o600
 
 
 def test_the_replay_file_keeps_the_rest_of_the_url(bake):
     baked = bake(**QUICK, database_url=POOLED, project_name="Replay Check")
     assert baked.exit_code == 0
-    assert POOLED.replace(f":{ENCODED}@", "@") in baked.replay_file.read_text()
+    assert POOLED.replace(f":{ENCODED_PASSWORD}@", "@") in baked.replay_file.read_text()
 
 
 def test_git_step_commits_everything_but_env(bake):
@@ -86,7 +84,7 @@ def test_git_step_commits_everything_but_env(bake):
     assert ".env" not in tracked and ".env.example" in tracked and "manage.py" in tracked
     assert baked.run("git", "check-ignore", ".env").returncode == 0
     log = baked.run("git", "log", "-p", "--all").stdout
-    assert ENCODED not in log
+    assert ENCODED_PASSWORD not in log
     assert "✓ git repository: first commit" in baked.output
 
 
@@ -117,7 +115,7 @@ def test_no_hook_copy_with_the_password_is_left_in_tmp(bake, tmp_path_factory):
     baked = bake(**QUICK, database_url=POOLED, project_name="Tmp Check")
     assert baked.exit_code == 0
     for path in set(Path(tempfile.gettempdir()).glob("tmp*.py")) - before:
-        assert ENCODED not in path.read_text(errors="replace"), path
+        assert ENCODED_PASSWORD not in path.read_text(errors="replace"), path
 
 
 @pytest.mark.slow

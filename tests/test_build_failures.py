@@ -48,6 +48,23 @@ def test_keep_project_on_failure_keeps_it_for_a_look(bake, template_copy):
 
 
 @pytest.mark.slow
+def test_unresolvable_dependency_fails_the_install(bake, template_copy):
+    break_file(
+        template_copy, "pyproject.toml", '"dj-database-url>=2.3,<4"', '"dj-database-url>=99"'
+    )
+    baked = bake(template=template_copy, git_init="no")
+    assert_failed_at(baked, "install with uv", "uv sync", "dj-database-url")
+    assert list(baked.output_dir.iterdir()) == []
+
+
+def test_a_gitignore_that_lets_env_through_fails_the_git_step(bake, template_copy):
+    break_file(template_copy, ".gitignore", "\n.env\n", "\n")
+    baked = bake(template=template_copy, install_with="none")
+    assert_failed_at(baked, "git repository", ".env was committed")
+    assert list(baked.output_dir.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_missing_migration_fails_the_django_checks(bake, template_copy):
     break_file(
         template_copy,
@@ -68,9 +85,13 @@ def test_missing_migration_fails_the_django_checks(bake, template_copy):
 
 @pytest.mark.slow
 def test_bad_setting_fails_the_django_checks(bake, template_copy):
-    break_file(template_copy, "config/settings.py", 'TIME_ZONE = "UTC"', 'TIME_ZONE = "Mars/Olympus"')
+    break_file(
+        template_copy, "config/settings.py", 'TIME_ZONE = "UTC"', 'TIME_ZONE = "Mars/Olympus"'
+    )
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "python manage.py check --fail-level WARNING", "Mars/Olympus")
+    assert_failed_at(
+        baked, "Django checks", "python manage.py check --fail-level WARNING", "Mars/Olympus"
+    )
     assert list(baked.output_dir.iterdir()) == []
 
 
@@ -83,7 +104,9 @@ def test_a_deploy_only_problem_fails_check_deploy(bake, template_copy):
         "SESSION_COOKIE_SECURE = False",
     )
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "python manage.py check --deploy", "SESSION_COOKIE_SECURE")
+    assert_failed_at(
+        baked, "Django checks", "python manage.py check --deploy", "SESSION_COOKIE_SECURE"
+    )
 
 
 @pytest.mark.slow

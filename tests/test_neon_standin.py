@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
+
 from neon_standin import DIRECT_HOST, POOLER_HOST, StandInUnavailable, start
 
 pytestmark = pytest.mark.slow
@@ -46,9 +47,7 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
 
 
 def ssl_seen_by_server(conn: psycopg.Connection) -> bool:
-    return conn.execute(
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    ).fetchone()[0]
+    return conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
 
 
 def test_password_is_full_of_metacharacters_and_percent_encoded(standin):
@@ -203,8 +202,7 @@ def test_role_can_create_a_database_reachable_direct_and_pooled(standin):
 def test_backend_count_filters_by_application_name(standin):
     assert standin.backend_count("standin-count") == 0
     conns = [
-        psycopg.connect(standin.direct_url, application_name="standin-count")
-        for _ in range(2)
+        psycopg.connect(standin.direct_url, application_name="standin-count") for _ in range(2)
     ]
     assert standin.backend_count("standin-count") == 2
     assert standin.backend_count() >= 2
@@ -275,9 +273,7 @@ def is_alive(pid: int) -> bool:
 
 def test_stop_leaves_no_processes_ports_or_files():
     standin = start()
-    postmaster_pid = int(
-        (standin.workdir / "data" / "postmaster.pid").read_text().split()[0]
-    )
+    postmaster_pid = int((standin.workdir / "data" / "postmaster.pid").read_text().split()[0])
     pooler_pid = standin._pooler.pid
     assert is_alive(postmaster_pid) and is_alive(pooler_pid)
     standin.stop()

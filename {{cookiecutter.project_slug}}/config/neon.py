@@ -56,6 +56,17 @@ def check(url, name="DATABASE_URL"):
     return url
 
 
+def check_direct(url, name="DATABASE_URL_UNPOOLED"):
+    """check(), and refuse Neon's pooler where a real session is needed."""
+    url = check(url, name)
+    if is_neon(url) and is_pooled(url):
+        raise NeonConfigError(
+            f"{name} points at Neon's pooler (-pooler in the host): use the direct "
+            "connection string, or leave it empty to derive it"
+        )
+    return url
+
+
 def is_neon(url):
     return (urlsplit(url).hostname or "").endswith(NEON_DOMAIN)
 
@@ -137,7 +148,7 @@ def app_and_direct_urls(environ):
         app = check(app, "PGHOST")
         direct_url = url_from_pg_variables(environ, "PGHOST_UNPOOLED")
         name = "PGHOST_UNPOOLED"
-    direct_url = check(direct_url, name) if direct_url else direct(app)
+    direct_url = check_direct(direct_url, name) if direct_url else direct(app)
     return app, direct_url
 
 

@@ -98,6 +98,11 @@ def test_an_explicit_unpooled_url_wins_over_derivation():
     assert settings_for(environ, use_pooler=False)["HOST"] == "other"
 
 
+def test_a_pooler_given_as_the_direct_url_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL_UNPOOLED points at Neon's pooler"):
+        settings_for({"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": POOLED})
+
+
 def test_a_direct_database_url_alone_is_used_as_it_is():
     app = settings_for({"DATABASE_URL": DIRECT}, use_pooler=True)
     assert app["HOST"] == "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech"
