@@ -350,7 +350,8 @@ def install_and_check(report, project, context, tool, direct):
                 if context["check_connection"] == "strict":
                     raise
                 line.warning = True
-                line.detail = f"unreachable, check skipped: {str(failure).splitlines()[-1]}"
+                reason = str(failure).splitlines()[-1].removeprefix("CommandError: ")
+                line.detail = f"unreachable, check skipped: {reason}"
 
 
 def git_step(project, context):

@@ -11,7 +11,7 @@ import sys
 
 os.unlink(__file__)
 sys.dont_write_bytecode = True  # keep __pycache__ out of the template
-sys.path.insert(0, r"{{ cookiecutter._repo_dir }}/hooks")
+sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import build  # noqa: E402
 

@@ -11,11 +11,11 @@ import sys
 
 os.unlink(__file__)
 sys.dont_write_bytecode = True  # keep __pycache__ out of the template
-sys.path.insert(0, r"{{ cookiecutter._repo_dir }}/hooks")
+sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import answers  # noqa: E402
 
-answers.scrub_replay(answers.replay_file(r"{{ cookiecutter._repo_dir }}"))
+answers.scrub_replay(answers.replay_file(r"{{ template_dir }}"))
 try:
     # The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
     answers.check_answers(json.loads(r"""{{ cookiecutter | tojson }}"""))

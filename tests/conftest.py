@@ -115,6 +115,9 @@ def cookiecutter_config(tmp_path_factory):
 
 def run_cookiecutter(template, output_dir, answers, **options):
     """Bake as `cookiecutter --no-input TEMPLATE -o OUTPUT_DIR key=value…` does: (exit, output)."""
+    # Cookiecutter imports the template's local_extensions once per process; forget it so that
+    # a template copy's hooks come from that copy.
+    sys.modules.pop("local_extensions", None)
     with captured_fds() as output:
         try:
             cookiecutter(

@@ -139,3 +139,28 @@ def test_installed_bake_passes_its_build_check(bake, answers):
     check = baked.manage("check", env={"DATABASE_URL": ""})
     assert "no issues" in check.stdout
     assert "Next steps:" in baked.output
+
+
+@pytest.mark.slow
+def test_the_default_bake_works_and_its_tests_ask_for_a_database(bake):
+    baked = bake()
+    assert baked.exit_code == 0, baked.output
+    assert "✓ git repository: first commit" in baked.output
+    assert "$EDITOR .env" in baked.output
+    result = baked.run(baked.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", check=False)
+    assert "No database: set DATABASE_URL in .env" in result.stdout
+    assert " passed" in result.stdout  # the tests of config/neon.py need no database
+
+
+def test_the_cli_bakes_from_a_relative_template_path(tmp_path, cookiecutter_config):
+    # `cookiecutter .` hands hooks "." as the template: they must still find their modules.
+    command = [Path(sys.executable).parent / "cookiecutter", "--no-input", ".", "-o", tmp_path]
+    result = subprocess.run(
+        [*command, "install_with=none", f"database_url={POOLED}"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "my_neon_app" / ".env").is_file()
+    assert ENCODED_PASSWORD not in result.stdout + result.stderr
