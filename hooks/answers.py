@@ -10,6 +10,7 @@ import keyword
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 TEMPLATE_PROJECT = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}"
@@ -77,7 +78,7 @@ def database_urls(url, unpooled=""):
     if not url:
         return "", ""
     if unpooled:
-        return url, unpooled
+        return neon.pooled(url), unpooled
     return neon.pooled(url), neon.direct(url)
 
 
@@ -102,10 +103,10 @@ def _dotenv_quote(value):
 def write_private(path, text):
     """Write a file only its owner can read, without a moment where it is readable by others."""
     path = Path(path)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(text)
-    path.chmod(0o600)
+    os.replace(temporary, path)
 
 
 def replay_file(repo_dir):

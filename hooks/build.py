@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -95,14 +96,26 @@ def _failure(command, output):
     return "\n".join([f"$ {shlex.join(map(str, command))}", *tail])
 
 
-# An activated virtualenv or PYTHONPATH from elsewhere would leak into the project's .venv; and
-# its first Django runs should leave bytecode behind, as pip's install-time compile would.
-FOREIGN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+# Variables of the user's shell that would make the bake check something other than the project
+# as baked: another virtualenv or settings module, a database other than the one in .env. And
+# the first Django runs should leave bytecode behind, as pip's install-time compile does.
+FOREIGN_VARIABLES = (
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "UV_PROJECT_ENVIRONMENT",
+    "DJANGO_SETTINGS_MODULE",
+)
+FOREIGN_PREFIXES = ("DATABASE_URL", "PG", "DJANGO_", "NEON_")
 
 
 def clean_env(**overrides):
-    """The user's environment for the project's own processes."""
-    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
+    """The environment for the project's own processes: the user's, less what would mislead."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in FOREIGN_VARIABLES and not name.startswith(FOREIGN_PREFIXES)
+    }
     env.update(overrides)
     return env
 
@@ -181,7 +194,8 @@ def _version_key(python):
 
 
 def find_uv():
-    found = shutil.which("uv")
+    """uv's path: the one running us (uvx sets UV), one on PATH, or the uv package's."""
+    found = os.environ.get("UV") or shutil.which("uv")
     if found:
         return found
     try:
@@ -192,7 +206,14 @@ def find_uv():
 
 
 def venv_python(project):
-    return project / ".venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
+    return project / ".venv" / "bin" / "python"
+
+
+def choose_installer(tool):
+    """(tool to use, why it differs): without uv, pip does the job more slowly."""
+    if tool == "uv" and find_uv() is None:
+        return "pip", "uv not found: pip install uv for faster bakes"
+    return tool, ""
 
 
 def install(project, tool, python):
@@ -211,11 +232,7 @@ def installed_versions(venv):
     """'Django 5.2.19 on Python 3.12.1', read from the files the install left."""
     config = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
     python = re.search(r"^version(?:_info)?\s*=\s*([\d.]+)", config, re.MULTILINE)
-    found = [
-        *venv.glob("lib/python*/site-packages/django-*.dist-info"),
-        *venv.glob("Lib/site-packages/django-*.dist-info"),
-    ]
-    django = found[0] if found else None
+    django = next(venv.glob("lib/python*/site-packages/django-*.dist-info"), None)
     django_version = (
         django.name.removeprefix("django-").removesuffix(".dist-info") if django else "?"
     )
@@ -229,31 +246,22 @@ def django_checks(project):
     """
     offline = clean_env(DATABASE_URL="", PGHOST="")
     production = {**offline, "DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "example.com"}
-    manage = [os.path.relpath(venv_python(project), project), "manage.py"]
+    manage = [".venv/bin/python", "manage.py"]
     run([*manage, "check", "--fail-level", "WARNING"], cwd=project, env=offline)
-    commands = [
+    side_by_side = [
         ([*manage, "makemigrations", "--check", "--dry-run"], offline),
         ([*manage, "check", "--deploy", "--fail-level", "WARNING"], production),
     ]
-    running = [
-        (
-            command,
-            subprocess.Popen(
-                command,
-                cwd=project,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            ),
-        )
-        for command, env in commands
-    ]
-    failures = []
-    for command, process in running:
-        output, _ = process.communicate()
-        if process.returncode != 0:
-            failures.append(_failure(command, output))
+
+    def failure(command_and_env):
+        try:
+            run(command_and_env[0], cwd=project, env=command_and_env[1])
+        except StepFailed as failed:
+            return str(failed)
+        return None
+
+    with ThreadPoolExecutor() as pool:
+        failures = [text for text in pool.map(failure, side_by_side) if text]
     if failures:
         raise StepFailed("\n".join(failures))
 
@@ -266,20 +274,34 @@ def live_check(project):
 
 
 def git_commit(project, author_name, slug):
-    """git init and a first commit; .env must stay out of it."""
+    """git init and a first commit that leaves .env out; returns how many files it holds."""
     env = clean_env()
+    run(["git", "init", "--quiet"], cwd=project, env=env)
+    if subprocess.run(["git", "check-ignore", "--quiet", ".env"], cwd=project).returncode != 0:
+        raise StepFailed(".env is not in .gitignore: a commit would publish the password")
     identity = []
     configured = subprocess.run(["git", "config", "user.email"], cwd=project, capture_output=True)
     if configured.returncode != 0:
         identity = ["-c", f"user.name={author_name}", "-c", f"user.email={slug}@localhost"]
-    run(["git", "init", "--quiet"], cwd=project, env=env)
-    run(["git", "add", "--all"], cwd=project, env=env)
-    message = "Start from cookiecutter-django-neon"
-    run(["git", *identity, "commit", "--quiet", "--message", message], cwd=project, env=env)
+    # The user's global commit hooks and signing are for their own commits, not this one.
+    commit = ["commit", "--quiet", "--no-verify", "--no-gpg-sign"]
+    try:
+        run(["git", "add", "--all"], cwd=project, env=env)
+        run(
+            ["git", *identity, *commit, "--message", "Start from cookiecutter-django-neon"],
+            cwd=project,
+            env=env,
+        )
+    except StepFailed as failure:
+        raise GitCommitFailed(str(failure).splitlines()[-1]) from None
     tracked = run(["git", "ls-files"], cwd=project, env=env).stdout.split()
     if ".env" in tracked:
         raise StepFailed(".env was committed: check .gitignore")
     return len(tracked)
+
+
+class GitCommitFailed(Exception):
+    """git could not commit (a broken git setup); the project itself is fine."""
 
 
 def password_texts(*urls):
@@ -308,15 +330,17 @@ def main(context, project):
             line.detail = f"{count} files: Python compiles, pyproject.toml parses, no leftover tags"
         if tool != "none":
             install_and_check(report, project, context, tool, direct)
+        elif direct and context["check_connection"] != "no":
+            with report.step("connect over the direct host") as line:
+                line.detail, line.warning = "skipped: nothing installed (install_with=none)", True
         if context["git_init"] == "yes":
             with report.step("git repository") as line:
-                line.detail = git_step(project, context)
-                line.warning = not line.detail.startswith("first commit")
+                line.detail, line.warning = git_step(project, context)
     except StepFailed:
         report.say()
         report.say(
-            "The bake failed at the step marked ✗ and the project was removed "
-            "(cookiecutter --keep-project-on-failure keeps it for a look)."
+            "The bake failed at the step marked ✗: cookiecutter removes the half-made project "
+            "(unless run with --keep-project-on-failure, which keeps it for a look)."
         )
         return 1
     report.say()
@@ -333,11 +357,9 @@ def install_and_check(report, project, context, tool, direct):
                 f"Django {context['django_version']} needs Python {minimum[0]}.{minimum[1]} "
                 "or newer and none was found: install one (uv python install, pyenv) and bake again"
             )
-        if tool == "uv" and find_uv() is None:
-            tool, line.warning = "pip", True
-            line.title = (
-                "install with pip into .venv (uv not found: pip install uv for faster bakes)"
-            )
+        tool, why = choose_installer(tool)
+        if why:
+            line.title, line.warning = f"install with {tool} into .venv ({why})", True
         line.detail = install(project, tool, python)
     with report.step("Django checks") as line:
         django_checks(project)
@@ -351,26 +373,33 @@ def install_and_check(report, project, context, tool, direct):
                     raise
                 line.warning = True
                 reason = str(failure).splitlines()[-1].removeprefix("CommandError: ")
-                line.detail = f"unreachable, check skipped: {reason}"
+                line.detail = f"failed, bake kept: {reason}"
 
 
 def git_step(project, context):
+    """(what happened, whether it is a warning); only a .env that git would take is fatal."""
     if shutil.which("git") is None:
-        return "git not found, skipped"
+        return "git not found, skipped", True
     inside = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"], cwd=project.parent, capture_output=True
     )
     if inside.returncode == 0:
-        return "already inside a git repository, skipped"
-    count = git_commit(project, context["author_name"], context["project_slug"])
-    return f"first commit with {count} files, .env left out"
+        return "already inside a git repository, skipped", True
+    try:
+        count = git_commit(project, context["author_name"], context["project_slug"])
+    except GitCommitFailed as failure:
+        return f"repository created, first commit failed: {failure}", True
+    return f"first commit with {count} files, .env left out", False
 
 
 def next_steps(project, tool, pooled):
     python = ".venv/bin/python" if tool != "none" else "uv run python"
-    steps = [f"  cd {project.name}"]
+    steps = [f"  cd {shown_path(project)}"]
     if tool == "none":
-        steps.append("  uv sync                                  # or: pip install . --group dev")
+        steps.append(
+            "  uv sync      # or: python -m venv --upgrade-deps .venv && "
+            ".venv/bin/pip install . --group dev"
+        )
     if not pooled:
         steps.append("  $EDITOR .env                             # paste DATABASE_URL from Neon")
     steps += [
@@ -379,3 +408,13 @@ def next_steps(project, tool, pooled):
         f"  {python} -m pytest",
     ]
     return "Next steps:\n" + "\n".join(steps)
+
+
+def shown_path(project):
+    """The project's path as the user should type it: relative to their shell's folder if inside."""
+    shell_folder = os.environ.get("PWD")
+    if shell_folder:
+        relative = os.path.relpath(project, shell_folder)
+        if not relative.startswith(".."):
+            return relative
+    return str(project)

@@ -9,6 +9,7 @@ NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,8 @@ class Baked:
     exit_code: int
     output: str
     output_dir: Path
-    replay_file: Path
+    replay: str  # cookiecutter's replay file as the hooks left it, "" if none
+    replay_mode: int
     project: Path | None = None
     extra_env: dict = field(default_factory=dict)
 
@@ -68,12 +70,13 @@ class Baked:
     def dotenv(self):
         return dotenv_values(self.project / ".env")
 
-    def files(self):
-        """Every file of the project, outside .venv and .git."""
+    def files(self, including_venv=False):
+        """Every file of the project, outside .git (and .venv unless asked)."""
+        skipped = {".git"} if including_venv else {".git", ".venv"}
         return [
             path
             for path in self.project.rglob("*")
-            if path.is_file() and not {".venv", ".git"} & set(path.parts)
+            if path.is_file() and not path.is_symlink() and not skipped & set(path.parts)
         ]
 
 
@@ -151,12 +154,14 @@ def bake(tmp_path_factory, cookiecutter_config):
                 template, output_dir, answers, keep_project_on_failure=keep_project_on_failure
             )
             projects = [path for path in output_dir.iterdir() if path.is_dir()]
+            replay = cookiecutter_config.parent / "replay" / f"{Path(template).name}.json"
             baked[key] = Baked(
                 answers=answers,
                 exit_code=exit_code,
                 output=output,
                 output_dir=output_dir,
-                replay_file=cookiecutter_config.parent / "replay" / f"{Path(template).name}.json",
+                replay=replay.read_text() if replay.is_file() else "",
+                replay_mode=stat.S_IMODE(replay.stat().st_mode) if replay.is_file() else 0,
                 project=projects[0] if projects else None,
             )
         return baked[key]
@@ -177,13 +182,23 @@ def template_copy(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def neon():
+def start_standin():
+    """start_standin() -> a new Neon stand-in, or a skip (a failure with NEON_STANDIN_REQUIRED)."""
+
+    def start():
+        try:
+            return neon_standin.start()
+        except neon_standin.StandInUnavailable as error:
+            if os.environ.get("NEON_STANDIN_REQUIRED"):
+                pytest.fail(f"The Neon stand-in could not start: {error}")
+            pytest.skip(f"The Neon stand-in could not start: {error}")
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def neon(start_standin):
     """The local Neon stand-in: PostgreSQL over TLS, and PgBouncer in transaction mode as pooler."""
-    try:
-        standin = neon_standin.start()
-    except neon_standin.StandInUnavailable as error:
-        if os.environ.get("NEON_STANDIN_REQUIRED"):
-            pytest.fail(f"The Neon stand-in could not start: {error}")
-        pytest.skip(f"The Neon stand-in could not start: {error}")
+    standin = start_standin()
     yield standin
     standin.stop()

@@ -57,6 +57,7 @@ def test_bad_answers_name_the_field(changes, message):
         pytest.param(POOLED, "", (POOLED, DIRECT), id="pooled-derives-direct"),
         pytest.param(DIRECT, "", (POOLED, DIRECT), id="direct-derives-pooled"),
         pytest.param(POOLED, "postgresql://u:p@x/db", (POOLED, "postgresql://u:p@x/db"), id="both"),
+        pytest.param(DIRECT, DIRECT, (POOLED, DIRECT), id="both-direct-app-gets-pooler"),
         pytest.param(
             "postgresql://u:p@db.lan/app",
             "",
@@ -88,9 +89,13 @@ def test_env_file_round_trips_through_python_dotenv(tmp_path):
     assert "# DJANGO_SECRET_KEY=keep me commented" in text
 
 
-def test_write_private_makes_an_owner_only_file(tmp_path):
+def test_write_private_makes_an_owner_only_file_even_over_an_open_one(tmp_path):
+    (tmp_path / "secret").write_text("old")
+    (tmp_path / "secret").chmod(0o644)
     answers.write_private(tmp_path / "secret", "x")
     assert stat.S_IMODE((tmp_path / "secret").stat().st_mode) == 0o600
+    assert (tmp_path / "secret").read_text() == "x"
+    assert [path.name for path in tmp_path.iterdir()] == ["secret"]
 
 
 def test_scrub_replay_removes_passwords_and_keeps_the_rest(tmp_path):

@@ -1,6 +1,9 @@
 """Each bad answer stops the bake before anything is written, with one line saying what to type."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,5 +44,25 @@ def test_bad_answer_is_refused_with_one_line_and_nothing_written(bake, answers, 
 def test_a_refused_bake_still_takes_the_password_out_of_the_replay_file(bake):
     baked = bake(**QUICK, database_url=SECRET_URL, project_name="Replay After Refusal")
     assert baked.exit_code != 0
-    replay = json.loads(baked.replay_file.read_text())
+    replay = json.loads(baked.replay)
     assert replay["cookiecutter"]["database_url"] == SECRET_URL.replace(":s3cretpw@", "@")
+
+
+def test_the_cli_shows_the_reason_without_a_traceback(tmp_path, cookiecutter_config):
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    result = subprocess.run(
+        [
+            cookiecutter,
+            "--no-input",
+            Path(__file__).parent.parent,
+            "-o",
+            tmp_path,
+            "project_slug=site",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "Error: project_slug 'site' would shadow the module of that name" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []

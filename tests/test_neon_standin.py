@@ -23,8 +23,9 @@ URL_SAFE = string.ascii_letters + string.digits + "-._~"
 
 
 @pytest.fixture(scope="module")
-def standin():
-    standin = start()
+def standin(start_standin):
+    # An instance of its own: these tests stop, suspend and restart it.
+    standin = start_standin()
     yield standin
     standin.stop()
 

@@ -9,7 +9,7 @@ the direct host. `databases()` turns the environment into Django's DATABASES acc
 All but `databases()` is standard library, so the template's hooks import this module too.
 """
 
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 POOLER_SUFFIX = "-pooler"
 NEON_DOMAIN = ".neon.tech"
@@ -42,7 +42,8 @@ def check(url, name="DATABASE_URL"):
         port = 0
     if port == 0:
         raise NeonConfigError(
-            f"{name} has an invalid port: use a number from 1 to 65535, or none for 5432"
+            f"{name} has an invalid port, or a password with / or ? not percent-encoded "
+            "(/ is %2F, ? is %3F)"
         )
     if not parts.hostname:
         raise NeonConfigError(f"{name} has no host: use postgresql://user:password@host/dbname")
@@ -94,30 +95,20 @@ def pooled(url):
 
 
 def _with_endpoint(url, endpoint):
-    # Edit the text after the "@" so that the user's percent-encoding stays exactly as typed.
-    scheme, rest = url.split("://", 1)
-    userinfo, at, hostpart = rest.rpartition("@")
-    old_endpoint = hostpart.split(".", 1)[0]
-    return f"{scheme}://{userinfo}{at}{endpoint}{hostpart[len(old_endpoint) :]}"
-
-
-def masked(url):
-    """The URL with its password replaced by ****, for anything printed or logged."""
-    return _with_password(url, "****")
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    old_endpoint = hostport.split(".", 1)[0]
+    netloc = f"{userinfo}{at}{endpoint}{hostport[len(old_endpoint) :]}"
+    # Only the host changes: the user's percent-encoding and parameters stay exactly as typed.
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def without_password(url):
-    return _with_password(url, None)
-
-
-def _with_password(url, replacement):
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hostpart = rest.rpartition("@")
-    user, colon, _password = userinfo.partition(":")
-    if not colon:
-        return url
-    secret = "" if replacement is None else f":{replacement}"
-    return f"{scheme}{sep}{user}{secret}{at}{hostpart}"
+    """The URL with no password in it, for anything saved outside .env."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}{at}{hostport}"))
 
 
 def url_from_pg_variables(environ, host_variable="PGHOST"):

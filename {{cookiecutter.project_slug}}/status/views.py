@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.http import JsonResponse
@@ -12,21 +13,32 @@ DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
 
 @never_cache
 def home(request):
+    """The connection's details while debugging; in production only whether it works."""
     try:
         context = {"probe": probe(), "error": None}
     except DATABASE_PROBLEMS as error:
         context = {"probe": None, "error": describe(error)}
-    return render(request, "status/home.html", context)
+    return render(request, "status/home.html", {**context, "details": settings.DEBUG})
 
 
 @never_cache
 def health(request):
-    """For load balancers and uptime checks: 200 when the database answers, 503 when not."""
+    """For load balancers and uptime checks: 200 when the database answers, 503 when not.
+
+    Host names, versions and driver errors are for you, not for anyone who asks: they are
+    included only while DEBUG is on.
+    """
     try:
         result = probe(timeout_seconds=2)
     except DATABASE_PROBLEMS as error:
-        return JsonResponse({"status": "unavailable", "error": describe(error)}, status=503)
-    return JsonResponse({"status": "ok", "database": result.as_dict()})
+        body = {"status": "unavailable"}
+        if settings.DEBUG:
+            body["error"] = describe(error)
+        return JsonResponse(body, status=503)
+    body = {"status": "ok"}
+    if settings.DEBUG:
+        body["database"] = result.as_dict()
+    return JsonResponse(body)
 
 
 def describe(error):

@@ -47,12 +47,18 @@ def test_only_the_endpoint_label_changes_even_if_pooler_appears_elsewhere():
     assert neon.direct(url) == expected
 
 
-def test_masked_hides_the_password_however_it_is_written():
-    url = url_with_password(HARD_PASSWORD)
-    shown = neon.masked(url)
-    assert shown.startswith("postgresql://neondb_owner:****@ep-x-1-pooler.")
-    assert quote(HARD_PASSWORD, safe="") not in shown
-    assert neon.without_password(url).startswith("postgresql://neondb_owner@ep-x-1-pooler.")
+def test_without_password_keeps_user_host_and_parameters():
+    url = url_with_password(HARD_PASSWORD) + "&application_name=a@b"
+    assert neon.without_password(url) == (
+        "postgresql://neondb_owner@ep-x-1-pooler.us-east-2.aws.neon.tech/neondb"
+        "?sslmode=require&application_name=a@b"
+    )
+
+
+def test_an_at_sign_in_the_parameters_does_not_confuse_derivation():
+    url = POOLED + "&application_name=a@b"
+    assert neon.direct(url) == DIRECT + "&application_name=a@b"
+    assert neon.pooled(DIRECT + "&application_name=a@b") == url
 
 
 @pytest.mark.parametrize(
@@ -63,6 +69,7 @@ def test_masked_hides_the_password_however_it_is_written():
         ("postgresql://u:p@host:99999/db", "invalid port"),
         ("postgresql://u:p@host:0/db", "invalid port"),
         ("postgresql://u:p@host:port/db", "invalid port"),
+        ("postgresql://u:pa/ss@host/db", "not percent-encoded"),
         ("postgresql://u:p@host", "names no database"),
         ("postgresql://u:p#w@host/db", "percent-encode"),
         ("postgresql://u:p@host/db?sslmode=disable", "sslmode=disable"),
