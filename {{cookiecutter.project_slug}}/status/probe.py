@@ -37,6 +37,7 @@ def probe(alias="default", timeout_seconds=5):
     conninfo = {option.keyword: option.val for option in pgconn.info}
     return Probe(
         host=connection.settings_dict["HOST"],
+        # config/neon.py turns server-side cursors off exactly when a pooler is in the way.
         pooled=connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"],
         server_version=server_version,
         tls=bool(pgconn.ssl_in_use),
