@@ -128,6 +128,16 @@ def test_requests_go_through_the_pooler(project, neon):
     assert database["host"] == "ep-standin-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
 
 
+def test_production_serves_the_admin_with_its_static_files(project):
+    project.manage("migrate", "--noinput")
+    project.manage("collectstatic", "--noinput", env={"DJANGO_DEBUG": "false"})
+    with gunicorn(project) as base:
+        status, page = get(f"{base}/admin/login/")
+        assert status == 200 and "/static/admin/css/base.css" in page
+        status, css = get(f"{base}/static/admin/css/base.css")
+        assert status == 200 and "body" in css
+
+
 def test_the_projects_own_tests_pass_over_the_direct_host(project, neon):
     with pooler_stopped(neon):
         result = project.run(project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider")
