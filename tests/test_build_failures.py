@@ -79,7 +79,7 @@ def test_missing_migration_fails_the_django_checks(bake, template_copy):
         "from django.contrib.auth.models import AbstractUser\nfrom django.db import models",
     )
     baked = bake(template=template_copy, git_init="no")
-    assert_failed_at(baked, "Django checks", "python manage.py makemigrations --check", "nickname")
+    assert_failed_at(baked, "Django checks", "makemigrations --check --dry-run", "nickname")
     assert list(baked.output_dir.iterdir()) == []
 
 
