@@ -123,13 +123,16 @@ def write_env_file(project, context):
     pooled, direct = answers.database_urls(
         context["database_url"], context["database_url_unpooled"]
     )
-    example = (project / ".env.example").read_text(encoding="utf-8")
     values = {
         "DATABASE_URL": pooled,
         "DATABASE_URL_UNPOOLED": direct,
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
     }
-    answers.write_private(project / ".env", answers.env_file_text(example, values))
+    try:
+        example = (project / ".env.example").read_text(encoding="utf-8")
+        answers.write_private(project / ".env", answers.env_file_text(example, values))
+    except OSError as error:
+        raise StepFailed(f"{error.strerror}: {error.filename}") from None
     return pooled, direct
 
 

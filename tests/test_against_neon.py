@@ -114,6 +114,16 @@ def test_migrate_runs_over_the_direct_host(project, neon):
     assert "Applying accounts.0001_initial... OK" in result.stdout
 
 
+def test_the_server_sees_the_project_by_name(project):
+    query = (
+        "from django.db import connection; cursor = connection.cursor(); "
+        "cursor.execute('SELECT application_name FROM pg_stat_activity "
+        "WHERE pid = pg_backend_pid()'); print(cursor.fetchone()[0])"
+    )
+    shown = project.manage("shell", "-c", query).stdout.strip()
+    assert shown == project.project.name  # the slug, e.g. standin_5_2
+
+
 def test_requests_go_through_the_pooler(project, neon):
     project.manage("migrate", "--noinput")
     with gunicorn(project) as base:

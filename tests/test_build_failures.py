@@ -32,6 +32,13 @@ def assert_failed_at(baked, step, *expected):
     assert "cookiecutter removes the half-made project" in baked.output
 
 
+def test_a_missing_env_example_fails_the_env_step(bake, template_copy):
+    (template_copy / PROJECT / ".env.example").unlink()
+    baked = bake(template=template_copy, install_with="none", git_init="no")
+    assert_failed_at(baked, "wrote .env", "No such file or directory", ".env.example")
+    assert list(baked.output_dir.iterdir()) == []
+
+
 def test_syntax_error_fails_the_static_check(bake, template_copy):
     break_file(template_copy, "status/views.py", "def health(request):", "def health(request:")
     baked = bake(template=template_copy, install_with="none", git_init="no")
