@@ -16,9 +16,10 @@ SHOW = (
 
 def database_seen_by(entry_point):
     """HOST, CONN_MAX_AGE, DISABLE_SERVER_SIDE_CURSORS as a process starting there sees them."""
-    env = {
+    env = {  # set even when empty: .env fills in only what the environment leaves unset
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": POOLED,
+        "DATABASE_URL_UNPOOLED": "",
         "DJANGO_SECRET_KEY": "x" * 50,
         "DJANGO_CONN_MAX_AGE": "60",
     }
