@@ -67,7 +67,12 @@ def check_answers(answers):
         if urls["database_url"]:
             neon.check(urls["database_url"], "database_url")
         if urls["database_url_unpooled"]:
-            neon.check_direct(urls["database_url_unpooled"], "database_url_unpooled")
+            neon.check_direct(
+                urls["database_url_unpooled"],
+                urls["database_url"],
+                "database_url_unpooled",
+                "database_url",
+            )
     except neon.NeonConfigError as error:
         raise AnswerError(str(error)) from None
 

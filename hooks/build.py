@@ -24,7 +24,6 @@ import answers
 
 # A template tag that cookiecutter did not render; Django's own {% %} tags do not name it.
 LEFTOVER_TAG = re.compile(r"\{[{%][^}]*cookiecutter")
-PYTHON_FOR_DJANGO = {"5.2": (3, 10), "6.1": (3, 12)}
 CHECK_TIMEOUT_SECONDS = 5
 
 
@@ -367,8 +366,15 @@ def main(context, project):
     return 0
 
 
+def required_python(project):
+    """(major, minor) from the project's requires-python, which cookiecutter.json sets."""
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'^requires-python\s*=\s*">=(\d+)\.(\d+)', pyproject, re.MULTILINE)
+    return (int(found[1]), int(found[2])) if found else (3, 10)
+
+
 def install_and_check(report, project, context, tool, direct):
-    minimum = PYTHON_FOR_DJANGO[context["django_version"]]
+    minimum = required_python(project)
     with report.step(f"install with {tool} into .venv") as line:
         python = find_python(minimum)
         if python is None:

@@ -22,6 +22,7 @@ from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.main import cookiecutter
 from dotenv import dotenv_values
 
+import build
 import neon_standin
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -41,11 +42,8 @@ class Baked:
     extra_env: dict = field(default_factory=dict)
 
     def env(self, **overrides):
-        """The environment for commands in the project: this test run's, minus its virtualenv."""
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-        env.update(self.extra_env)
-        env.update(overrides)
-        return env
+        """The environment for commands in the project, cleaned as the bake hook cleans it."""
+        return build.clean_env(**{**self.extra_env, **overrides})
 
     def run(self, *command, env=None, check=True, timeout=300):
         result = subprocess.run(

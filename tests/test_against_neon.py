@@ -105,7 +105,7 @@ def test_bake_builds_and_connects_over_the_direct_host(project):
         line for line in project.output.splitlines() if "connect over the direct host" in line
     )
     assert " ✓ " in line, project.output
-    assert "(direct)" in line and "TLS on" in line and "channel binding require" in line
+    assert "(direct)" in line and "TLS on" in line and "channel binding required" in line
 
 
 def test_migrate_runs_over_the_direct_host(project, neon):

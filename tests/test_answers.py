@@ -44,6 +44,10 @@ def test_good_answers_pass():
         ({"database_url_unpooled": "postgresql://u:p@h"}, "database_url_unpooled names no"),
         ({"database_url": "", "database_url_unpooled": DIRECT}, "database_url is empty but"),
         ({"database_url_unpooled": POOLED}, "database_url_unpooled points at Neon's pooler"),
+        (
+            {"database_url_unpooled": DIRECT.replace("ep-cool-darkness", "ep-elsewhere")},
+            "database_url_unpooled is not the direct twin of database_url",
+        ),
     ],
 )
 def test_bad_answers_name_the_field(changes, message):
@@ -56,7 +60,12 @@ def test_bad_answers_name_the_field(changes, message):
     [
         pytest.param(POOLED, "", (POOLED, DIRECT), id="pooled-derives-direct"),
         pytest.param(DIRECT, "", (POOLED, DIRECT), id="direct-derives-pooled"),
-        pytest.param(POOLED, "postgresql://u:p@x/db", (POOLED, "postgresql://u:p@x/db"), id="both"),
+        pytest.param(
+            "postgresql://u:p@pgbouncer/db",
+            "postgresql://u:p@x/db",
+            ("postgresql://u:p@pgbouncer/db", "postgresql://u:p@x/db"),
+            id="both-not-neon",
+        ),
         pytest.param(DIRECT, DIRECT, (POOLED, DIRECT), id="both-direct-app-gets-pooler"),
         pytest.param(
             "postgresql://u:p@db.lan/app",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from samples import ENCODED_PASSWORD, HARD_PASSWORD, POOLED
+
 PROJECT = "{{cookiecutter.project_slug}}"
 # A Neon-style host on a loopback port nobody listens on: the connection is refused at once.
 UNREACHABLE = (
@@ -132,6 +134,23 @@ def test_unreachable_database_fails_a_strict_check(bake):
     assert_failed_at(baked, "connect over the direct host", "$ ")
     assert "n0tL0gged" not in baked.output
     assert list(baked.output_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_failing_command_that_prints_the_url_is_shown_masked(bake, template_copy):
+    break_file(
+        template_copy,
+        "status/management/commands/dbcheck.py",
+        "    def handle(self, *args, timeout, **options):\n",
+        "    def handle(self, *args, timeout, **options):\n"
+        "        import os\n\n"
+        "        raise CommandError(f\"cannot use {os.environ['DATABASE_URL']}\")\n",
+    )
+    baked = bake(template=template_copy, database_url=POOLED, check_connection="strict")
+    assert_failed_at(
+        baked, "connect over the direct host", "cannot use postgresql://neondb_owner:****@"
+    )
+    assert ENCODED_PASSWORD not in baked.output and HARD_PASSWORD not in baked.output
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="the hook runs on this interpreter")

@@ -198,3 +198,8 @@ def test_installed_versions_reads_the_venv_files(tmp_path):
     (venv / "lib" / "python3.12" / "site-packages" / "django-6.1.3.dist-info").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.12.1\n")
     assert build.installed_versions(venv) == "Django 6.1.3 on Python 3.12.1"
+
+
+def test_required_python_comes_from_pyproject(tmp_path):
+    project = make_project(tmp_path, {"pyproject.toml": '[project]\nrequires-python = ">=3.12"\n'})
+    assert build.required_python(project) == (3, 12)

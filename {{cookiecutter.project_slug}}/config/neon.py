@@ -57,15 +57,35 @@ def check(url, name="DATABASE_URL"):
     return url
 
 
-def check_direct(url, name="DATABASE_URL_UNPOOLED"):
-    """check(), and refuse Neon's pooler where a real session is needed."""
+def check_direct(url, app_url, name="DATABASE_URL_UNPOOLED", app_name="DATABASE_URL"):
+    """check(), and make sure a Neon direct URL is the real-session twin of the app's URL.
+
+    A mismatch would run migrations and tests on another branch or database than the app.
+    """
     url = check(url, name)
-    if is_neon(url) and is_pooled(url):
+    if not (is_neon(url) or is_neon(app_url)):
+        return url
+    if is_pooled(url):
         raise NeonConfigError(
             f"{name} points at Neon's pooler (-pooler in the host): use the direct "
             "connection string, or leave it empty to derive it"
         )
+    if _identity(url) != _identity(direct(app_url)):
+        raise NeonConfigError(
+            f"{name} is not the direct twin of {app_name} (another endpoint, database or "
+            "role): copy both from the same Neon branch, or leave it empty to derive it"
+        )
     return url
+
+
+def _identity(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.username, parts.path.strip("/")
+
+
+def _address(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
 
 
 def is_neon(url):
@@ -129,18 +149,19 @@ def app_and_direct_urls(environ):
     DATABASE_URL wins over the PG* variables; a missing direct URL is derived from the other.
     """
     if environ.get("DATABASE_URL", "").strip():
-        app = check(environ["DATABASE_URL"], "DATABASE_URL")
+        app_name, direct_name = "DATABASE_URL", "DATABASE_URL_UNPOOLED"
+        app = environ["DATABASE_URL"]
         direct_url = environ.get("DATABASE_URL_UNPOOLED", "").strip()
-        name = "DATABASE_URL_UNPOOLED"
     else:
+        app_name, direct_name = "PGHOST", "PGHOST_UNPOOLED"
         app = url_from_pg_variables(environ)
+        direct_url = url_from_pg_variables(environ, "PGHOST_UNPOOLED")
         if not app:
             return "", ""
-        app = check(app, "PGHOST")
-        direct_url = url_from_pg_variables(environ, "PGHOST_UNPOOLED")
-        name = "PGHOST_UNPOOLED"
-    direct_url = check_direct(direct_url, name) if direct_url else direct(app)
-    return app, direct_url
+    app = check(app, app_name)
+    if not direct_url:
+        return app, direct(app)
+    return app, check_direct(direct_url, app, direct_name, app_name)
 
 
 def conn_max_age(environ):
@@ -180,13 +201,14 @@ def databases(environ, *, application_name, use_pooler):
         # A suspended compute has cut the connection we kept; test it before reuse.
         conn_health_checks=True,
         # Server-side cursors are WITH HOLD cursors, which a transaction-mode pooler loses.
-        disable_server_side_cursors=url != direct_url,
+        disable_server_side_cursors=_address(url) != _address(direct_url),
     )
     options = database.setdefault("OPTIONS", {})
     options.setdefault("sslmode", "require")
     options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options.setdefault("application_name", application_name)
-    if options["sslmode"] in ("verify-ca", "verify-full") and "sslrootcert" not in options:
+    verifying = options["sslmode"] in ("verify-ca", "verify-full")
+    if verifying and options.get("sslrootcert", "system") == "system":
         # psycopg's binary wheel has no system CA store; Neon's chain ends at ISRG Root X1.
         import certifi
 

@@ -101,8 +101,38 @@ def test_requests_use_the_pooler_and_everything_else_the_derived_direct_host():
 
 
 def test_an_explicit_unpooled_url_wins_over_derivation():
-    environ = {"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": "postgresql://u:p@other/db"}
-    assert settings_for(environ, use_pooler=False)["HOST"] == "other"
+    environ = {"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": DIRECT.replace("secret", "new")}
+    assert settings_for(environ, use_pooler=False)["PASSWORD"] == "new"
+    other = {
+        "DATABASE_URL": "postgresql://u:p@bouncer/db",
+        "DATABASE_URL_UNPOOLED": "postgresql://u:p@db/db",
+    }
+    assert settings_for(other, use_pooler=False)["HOST"] == "db"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(DIRECT.replace("ep-cool-darkness", "ep-other-branch"), id="other-endpoint"),
+        pytest.param(DIRECT.replace("/neondb?", "/otherdb?"), id="other-database"),
+        pytest.param(DIRECT.replace("alex:", "bob:"), id="other-role"),
+        pytest.param("postgresql://u:p@db.internal/neondb", id="not-neon"),
+    ],
+)
+def test_a_direct_url_that_is_not_the_twin_is_refused(other):
+    with pytest.raises(ImproperlyConfigured, match="is not the direct twin of DATABASE_URL"):
+        settings_for({"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": other})
+
+
+def test_the_twin_may_differ_in_password_port_and_parameters():
+    twin = DIRECT.replace("secret@", "rotated@").replace(".tech/", ".tech:5432/") + "&x=1"
+    environ = {"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": twin}
+    assert settings_for(environ, use_pooler=False)["PORT"] == 5432
+
+
+def test_parameters_alone_do_not_make_a_connection_pooled():
+    environ = {"DATABASE_URL": DIRECT, "DATABASE_URL_UNPOOLED": DIRECT + "&connect_timeout=20"}
+    assert settings_for(environ, use_pooler=True)["DISABLE_SERVER_SIDE_CURSORS"] is False
 
 
 def test_a_pooler_given_as_the_direct_url_is_refused():
@@ -139,11 +169,17 @@ def test_percent_encoded_password_reaches_django_decoded():
     assert database["USER"] == "neondb_owner"
 
 
-def test_verify_full_gets_a_ca_bundle_the_binary_driver_can_read():
+@pytest.mark.parametrize("rootcert", ["", "&sslrootcert=system"])
+def test_verify_full_gets_a_ca_bundle_the_binary_driver_can_read(rootcert):
     import certifi
 
-    url = POOLED.replace("sslmode=require", "sslmode=verify-full")
+    url = POOLED.replace("sslmode=require", "sslmode=verify-full") + rootcert
     assert settings_for({"DATABASE_URL": url})["OPTIONS"]["sslrootcert"] == certifi.where()
+
+
+def test_an_own_ca_bundle_is_kept():
+    url = POOLED.replace("sslmode=require", "sslmode=verify-full") + "&sslrootcert=/etc/ca.pem"
+    assert settings_for({"DATABASE_URL": url})["OPTIONS"]["sslrootcert"] == "/etc/ca.pem"
 
 
 def test_weak_sslmode_in_the_environment_stops_django_with_the_reason():
@@ -162,8 +198,11 @@ def test_pg_variables_are_read_when_database_url_is_unset():
     command = settings_for(environ, use_pooler=False)
     assert (app["HOST"], app["PASSWORD"], app["PORT"]) == (environ["PGHOST"], HARD_PASSWORD, 5432)
     assert command["HOST"] == "ep-a-1.us-east-2.aws.neon.tech"
-    environ["PGHOST_UNPOOLED"] = "direct.example"
-    assert settings_for(environ, use_pooler=False)["HOST"] == "direct.example"
+    environ["PGHOST_UNPOOLED"] = "ep-b-2.us-east-2.aws.neon.tech"
+    with pytest.raises(
+        ImproperlyConfigured, match="PGHOST_UNPOOLED is not the direct twin of PGHOST"
+    ):
+        settings_for(environ, use_pooler=False)
 
 
 def test_database_url_wins_over_pg_variables():

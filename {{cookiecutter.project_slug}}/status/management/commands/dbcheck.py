@@ -23,6 +23,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"PostgreSQL {result.server_version} at {result.host} "
             f"({'pooled' if result.pooled else 'direct'}), "
-            f"TLS {'on' if result.tls else 'off'}, channel binding {result.channel_binding}, "
+            f"TLS {'on' if result.tls else 'off'}, "
+            f"channel binding {'required' if result.channel_binding == 'require' else 'optional'}, "
             f"connected in {result.connect_ms:.0f} ms, round trip {result.round_trip_ms:.1f} ms"
         )
