@@ -13,12 +13,26 @@ DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
 
 @never_cache
 def home(request):
-    """The connection's details while debugging; in production only whether it works."""
+    """Whether the database answers; the connection's details too while debugging."""
     try:
-        context = {"probe": probe(), "error": None}
+        result = probe()
     except DATABASE_PROBLEMS as error:
-        context = {"probe": None, "error": describe(error)}
-    return render(request, "status/home.html", {**context, "details": settings.DEBUG})
+        state, headline = "down", "No database connection."
+        details = [describe(error), "Check DATABASE_URL in .env, and the README's troubleshooting."]
+    else:
+        state, headline = "up", "Connected to the database."
+        route = "pooled, through Neon's pooler" if result.pooled else "direct"
+        details = [
+            f"Server: PostgreSQL {result.server_version} at {result.host}",
+            f"Connection: {route}, TLS {'on' if result.tls else 'off'}",
+            f"Latency: connect {result.connect_ms} ms, query round trip {result.round_trip_ms} ms",
+        ]
+    context = {
+        "state": state,
+        "headline": headline,
+        "details": "\n".join(details) if settings.DEBUG else "",
+    }
+    return render(request, "status/home.html", context)
 
 
 @never_cache
