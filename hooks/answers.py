@@ -82,9 +82,7 @@ def database_urls(url, unpooled=""):
     url, unpooled = url.strip(), unpooled.strip()
     if not url:
         return "", ""
-    if unpooled:
-        return neon.pooled(url), unpooled
-    return neon.pooled(url), neon.direct(url)
+    return neon.pooled(url), unpooled or neon.direct(url)
 
 
 def env_file_text(example, values):

@@ -165,6 +165,8 @@ def static_check(project):
 
 def find_python(minimum):
     """An interpreter at least `minimum`: this one, uv's, one on PATH, or one pyenv installed."""
+    if sys.version_info[:2] >= tuple(minimum):
+        return sys.executable
     probe = f"import sys; sys.exit(sys.version_info[:2] < {tuple(minimum)})"
     for candidate in _python_candidates(minimum):
         if subprocess.run([candidate, "-c", probe], capture_output=True).returncode == 0:
@@ -173,7 +175,6 @@ def find_python(minimum):
 
 
 def _python_candidates(minimum):
-    yield sys.executable
     uv = find_uv()
     if uv:
         wanted = f">={minimum[0]}.{minimum[1]}"
@@ -206,8 +207,8 @@ def find_uv():
     return find_uv_bin()
 
 
-def venv_python(project):
-    return project / ".venv" / "bin" / "python"
+# The project's interpreter, as every command here runs it: from the project folder.
+VENV_PYTHON = ".venv/bin/python"
 
 
 def choose_installer(tool):
@@ -224,7 +225,7 @@ def install(project, tool, python):
         run([find_uv(), "sync", "--quiet", "--python", python], cwd=project, env=env)
     else:
         run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
-        pip = [venv_python(project), "-m", "pip", "install", "--quiet"]
+        pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
         run([*pip, ".", "--group", "dev"], cwd=project, env=env)
     return installed_versions(project / ".venv")
 
@@ -259,15 +260,14 @@ def django_checks(project):
     """
     offline = clean_env(DATABASE_URL="", PGHOST="", PYTHONDONTWRITEBYTECODE="1")
     production = {**offline, "DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "example.com"}
-    python = ".venv/bin/python"
     development = {
-        "command": [python, "-c", CHECK_AND_MAKEMIGRATIONS],
+        "command": [VENV_PYTHON, "-c", CHECK_AND_MAKEMIGRATIONS],
         "env": {**offline, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        "shown": f"{python} manage.py check --fail-level WARNING, then "
+        "shown": f"{VENV_PYTHON} manage.py check --fail-level WARNING, then "
         "makemigrations --check --dry-run",
     }
     deploy = {
-        "command": [python, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        "command": [VENV_PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         "env": production,
     }
 
@@ -286,7 +286,7 @@ def django_checks(project):
 
 def live_check(project):
     """Connect once over the direct host; returns dbcheck's one-line report."""
-    command = [venv_python(project), "manage.py", "dbcheck", "--timeout", CHECK_TIMEOUT_SECONDS]
+    command = [VENV_PYTHON, "manage.py", "dbcheck", "--timeout", CHECK_TIMEOUT_SECONDS]
     result = run(command, cwd=project, env=clean_env(), timeout=CHECK_TIMEOUT_SECONDS * 3)
     return result.stdout.strip()
 
@@ -418,7 +418,7 @@ def git_step(project, context):
 
 
 def next_steps(project, tool, pooled):
-    python = ".venv/bin/python" if tool != "none" else "uv run python"
+    python = VENV_PYTHON if tool != "none" else "uv run python"
     steps = [f"  cd {shown_path(project)}"]
     if tool == "none":
         steps.append(

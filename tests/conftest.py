@@ -2,9 +2,9 @@
 
 `bake` renders the template with cookiecutter's API, as `cookiecutter --no-input` does, once per
 distinct set of answers in the session (installing a project takes seconds), and returns a Baked
-helper holding what the hooks printed. `neon` starts
-PostgreSQL and PgBouncer from the machine's binaries; without them the database tests skip, unless
-NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
+helper holding what the hooks printed. `neon` starts PostgreSQL and PgBouncer from the machine's
+binaries; without them the database tests skip, unless NEON_STANDIN_REQUIRED is set (CI sets it),
+in which case they fail.
 """
 
 import os
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ import build
 import neon_standin
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+RUFF = Path(sys.executable).parent / "ruff"
 
 
 @dataclass
@@ -39,11 +40,10 @@ class Baked:
     replay: str  # cookiecutter's replay file as the hooks left it, "" if none
     replay_mode: int
     project: Path | None = None
-    extra_env: dict = field(default_factory=dict)
 
     def env(self, **overrides):
         """The environment for commands in the project, cleaned as the bake hook cleans it."""
-        return build.clean_env(**{**self.extra_env, **overrides})
+        return build.clean_env(**overrides)
 
     def run(self, *command, env=None, check=True, timeout=300):
         result = subprocess.run(
@@ -165,6 +165,22 @@ def bake(tmp_path_factory, cookiecutter_config):
         return baked[key]
 
     return bake
+
+
+@pytest.fixture(scope="session")
+def ruff_problems():
+    """ruff_problems(folder) -> what `ruff check` and `ruff format --check` say; "" if clean."""
+
+    def problems(folder):
+        found = []
+        for check in (["check"], ["format", "--check"]):
+            command = [RUFF, *check, "--no-cache", "."]
+            result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+            if result.returncode != 0:
+                found.append(result.stdout + result.stderr)
+        return "\n".join(found)
+
+    return problems
 
 
 @pytest.fixture
