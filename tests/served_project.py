@@ -16,7 +16,7 @@ from pathlib import Path
 
 ONE_QUERY_PATH = "/one-query/"
 
-ONE_QUERY_URLS = '''\
+ONE_QUERY_URLS = """\
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
@@ -29,7 +29,7 @@ def one_query(request):
 
 
 urlpatterns = [path("one-query/", one_query)]
-'''
+"""
 
 SETTINGS = """\
 from config.settings import *  # noqa: F403
@@ -75,24 +75,23 @@ def serve(project_dir: Path, env: dict, threads: int = 1, ready_path: str = "/st
     if threads > 1:
         command += ["--worker-class", "gthread", "--threads", str(threads)]
     # A file, not a pipe: a worker logging many errors must not block on a full pipe.
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}"],
-        cwd=project_dir,
-        env={"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # Any answer will do (a 404 too): the worker is up, and no database was touched.
-        while get(f"{base}{ready_path}", timeout=5)[0] == 0:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"gunicorn exited: {log.read()[-3000:]}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            [*command, "--bind", f"127.0.0.1:{port}"],
+            cwd=project_dir,
+            env={"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            # Any answer will do (a 404 too): the worker is up, and no database was touched.
+            while get(f"{base}{ready_path}", timeout=5)[0] == 0:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"gunicorn exited: {log.read()[-3000:]}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

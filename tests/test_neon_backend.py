@@ -3,6 +3,7 @@
 Round trips are counted on the wire by a proxy between the app and the pooler; what the server
 ran is read from pg_stat_activity.
 """
+# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import subprocess
 import threading
@@ -10,9 +11,12 @@ import time
 
 import psycopg
 import pytest
+
 from counting_proxy import CountingProxy
 from served_project import ONE_QUERY_PATH, get, one_query_settings, serve
-from test_against_neon import project  # noqa: F401  (the fixture: a project per Django version)
+
+# The fixture: a project per Django version, with a database of its own on the stand-in.
+from test_against_neon import project  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
