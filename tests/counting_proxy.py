@@ -9,7 +9,8 @@ Put between an app and the Neon stand-in, it shows what a connection costs on th
 Every byte from either side is delivered `delay_seconds` after it arrived, in order, and a new
 connection waits one round trip before its first byte moves (the TCP handshake). A round trip is
 counted when the server speaks after the client did: a request and its answer, however many
-packets each takes; so is each TCP handshake. With a delay, a client's burst always reaches the
+packets each takes; so is each TCP handshake. What the server sends after the client closed
+(TLS's goodbye) is no answer and does not count. With a delay, a client's burst always reaches the
 proxy before the answer to its first packet can, so the count does not depend on scheduling.
 Used by the tests and by bench/latency.py.
 """
@@ -124,6 +125,9 @@ class CountingProxy:
                 queue.put_nowait((loop.time() + self.delay, data))
         except OSError:
             pass  # a reset: end this direction as if closed
+        # What a server says after the client hung up (its half of a TLS goodbye) is no answer.
+        if speaker == "client":
+            last_speaker[0] = "nobody"
         queue.put_nowait((loop.time() + self.delay, None))
         try:
             await delivery
