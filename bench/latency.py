@@ -1,6 +1,6 @@
 """What a one-query request costs, by how the app keeps its database connection.
 
-    uv run python bench/latency.py [--rounds 5] [--requests 30] [--delay-ms 10] [--plot PATH]
+    uv run python bench/latency.py [--rounds 10] [--requests 20] [--delay-ms 10] [--plot PATH]
 
 Bakes the default project, starts the Neon stand-in, puts a proxy that adds `--delay-ms` each way
 and counts round trips between the app and the pooler (tests/counting_proxy.py), and serves a
@@ -12,8 +12,11 @@ view running `SELECT 1` with gunicorn (one worker, 8 threads) in four configurat
   (d) limit    a kept connection that is never checked
 
 Each round runs every configuration in turn (interleaved, so that a busy moment of the machine
-hits them all): `--requests` requests one at a time, then 4 × `--requests` from 8 clients at
-once. After the rounds, (a) and (d) answer 30 requests with a compute suspend every 10.
+hits them all): `--requests` requests one at a time, then about twice as many from 8 clients at
+once. Kept connections live for 300 s (DJANGO_CONN_MAX_AGE, the most the settings allow) rather
+than the default 60, so that they outlive the bench and it measures the steady state; the table
+counts the connections opened. After the rounds, (a) and (d) answer 30 requests with a compute
+suspend every 10.
 Prints a table, writes a plot, and ends with
 `RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d>` (medians, one client).
 Goals: default_over_limit ≤ 1.05, ratio_naive_over_default ≥ 4, one round trip per query for
@@ -76,14 +79,30 @@ def timed_requests(url, count):
 
 
 def measure(url, proxy, requests, clients):
-    """(latencies, wall seconds, round trips, failures) for `requests` from `clients` at once."""
+    """(latencies, wall seconds, round trips, new connections, failures) for `requests` from
+    `clients` at once."""
     proxy.reset()
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(timed_requests, [url] * clients, [requests // clients] * clients))
     wall = time.perf_counter() - started
     latencies = [second for seconds, _ in results for second in seconds]
-    return latencies, wall, proxy.round_trips, sum(failed for _, failed in results)
+    failed = sum(failed for _, failed in results)
+    return latencies, wall, proxy.round_trips, proxy.connections, failed
+
+
+def summary(phases):
+    """One row of the table from the phases of one configuration and concurrency."""
+    latencies = [seconds for phase in phases for seconds in phase[0]]
+    wall, trips, opened, failed = (sum(phase[column] for phase in phases) for column in range(1, 5))
+    return {
+        "median": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "rps": len(latencies) / wall,
+        "trips": trips / len(latencies),
+        "opened": opened,
+        "failed": failed,
+    }
 
 
 def survive_suspends(url, standin):
@@ -132,8 +151,8 @@ def plot(path, rows, delay_ms):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=30, help="per round, one client")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=20, help="per round, one client")
     parser.add_argument("--delay-ms", type=float, default=10.0, help="added each way")
     parser.add_argument("--plot", type=Path, default=TEMPLATE / "bench" / "latency.png")
     options = parser.parse_args()
@@ -148,44 +167,40 @@ def main():
         bases = {}
         for key, (name, lines) in CONFIGURATIONS.items():
             settings = stack.enter_context(one_query_settings(project, f"bench_{name}", lines))
-            env = build.clean_env(DATABASE_URL=app_url, DJANGO_SETTINGS_MODULE=settings)
+            env = build.clean_env(
+                DATABASE_URL=app_url, DJANGO_SETTINGS_MODULE=settings, DJANGO_CONN_MAX_AGE="300"
+            )
             bases[key] = stack.enter_context(serve(project, env, threads=CLIENTS)) + ONE_QUERY_PATH
 
-        samples = {(key, clients): [] for key in CONFIGURATIONS for clients in (1, CLIENTS)}
-        totals = {label: [0.0, 0, 0, 0] for label in samples}  # wall, trips, requests, failed
+        phases = {(key, clients): [] for key in CONFIGURATIONS for clients in (1, CLIENTS)}
+        concurrent_requests = CLIENTS * max(1, 2 * options.requests // CLIENTS)
         for round_number in range(options.rounds + 1):  # round 0 warms up and is not counted
-            for key in CONFIGURATIONS:
-                for clients, requests in ((1, options.requests), (CLIENTS, 4 * options.requests)):
-                    latencies, wall, trips, failed = measure(bases[key], proxy, requests, clients)
+            # (a) next to (d), whose ratio matters most; every other round backwards, so that a
+            # machine getting busier or quieter weighs on all alike.
+            order = ["a", "d", "c", "b"] if round_number % 2 else ["b", "c", "d", "a"]
+            for key in order:
+                for clients, requests in ((1, options.requests), (CLIENTS, concurrent_requests)):
+                    phase = measure(bases[key], proxy, requests, clients)
                     if round_number:
-                        samples[key, clients] += latencies
-                        for index, value in enumerate((wall, trips, len(latencies), failed)):
-                            totals[key, clients][index] += value
+                        phases[key, clients].append(phase)
             print(f"round {round_number} done", flush=True)
-
-        rows = {}
-        for label, latencies in samples.items():
-            wall, trips, requests, failed = totals[label]
-            rows[label] = {
-                "median": statistics.median(latencies) * 1000,
-                "p95": percentile(latencies, 0.95) * 1000,
-                "rps": requests / wall,
-                "trips": trips / requests,
-                "failed": failed,
-            }
+        rows = {label: summary(measured) for label, measured in phases.items()}
         survived = {key: survive_suspends(bases[key], standin) for key in ("a", "d")}
 
     print(
         f"\n{options.rounds} rounds, {options.delay_ms:g} ms each way, one-query view, "
         f"gunicorn 1 worker × {CLIENTS} threads\n"
     )
-    print("| configuration | clients | median | p95 | requests/s | round trips per request |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| configuration | clients | median | p95 | requests/s | round trips per request "
+        "| connections opened |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for (key, clients), row in rows.items():
         name = CONFIGURATIONS[key][0]
         print(
             f"| ({key}) {name} | {clients} | {row['median']:.1f} ms | {row['p95']:.1f} ms "
-            f"| {row['rps']:.0f} | {row['trips']:.2f} |"
+            f"| {row['rps']:.0f} | {row['trips']:.2f} | {row['opened']} |"
         )
     failed = sum(row["failed"] for row in rows.values())
     print(f"\nfailed requests during the rounds: {failed}")

@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 
 # TCP, SSLRequest, TLS 1.3, three SCRAM legs: what libpq needs before the first query.
 HANDSHAKE_ROUND_TRIPS = 6
-# A few milliseconds each way, so that a burst from one side always reaches the proxy before
-# the answer to its first packet: the count then does not depend on the scheduler.
-PROXY_DELAY = 0.005
+# Enough delay each way that a burst from one side (TLS's last message and the login, sent in
+# two calls) reaches the proxy before the answer to its first packet, even on a busy machine.
+PROXY_DELAY = 0.02
 
 
 def database_of(project):
@@ -189,4 +189,4 @@ def test_connecting_gives_up_when_the_budget_is_spent(project, neon):
             neon.start_pooler()
     (status, _), seconds = results[0]
     assert status == 500
-    assert 1.5 <= seconds < 2.5  # refused connections are quick: the budget is the bound
+    assert 1.5 <= seconds < 3  # refused connections are quick: the budget is the bound
