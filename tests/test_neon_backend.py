@@ -190,3 +190,25 @@ def test_connecting_gives_up_when_the_budget_is_spent(project, neon):
     (status, _), seconds = results[0]
     assert status == 500
     assert 1.5 <= seconds < 3  # refused connections are quick: the budget is the bound
+
+
+KEEPALIVE_OPTIONS = """
+import socket
+from django.db import connection
+
+connection.ensure_connection()
+with socket.socket(fileno=connection.connection.pgconn.socket) as sock:
+    print(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0,
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+    )
+    sock.detach()  # the socket stays libpq's
+"""
+
+
+def test_the_connection_probes_a_silent_peer_within_half_a_minute(project):
+    shown = project.manage("shell", "-v", "0", "-c", KEEPALIVE_OPTIONS).stdout.split()
+    # First probe after 10 s of silence, then 3 probes 5 s apart: a vanished peer shows in 25 s.
+    assert shown == ["True", "10", "5", "3"]
