@@ -18,6 +18,8 @@ SCALE_TO_ZERO_SECONDS = 300
 WEAK_SSLMODES = {"disable", "allow", "prefer"}
 # A cold compute takes a few hundred milliseconds to wake; leave room for a slow network.
 CONNECT_TIMEOUT_SECONDS = 10
+# While a compute wakes or restarts, new connections are refused or dropped for a moment.
+CONNECT_RETRY_SECONDS = 5
 
 
 class NeonConfigError(ValueError):
@@ -182,6 +184,20 @@ def conn_max_age(environ):
     return int(raw)
 
 
+def connect_retry_seconds(environ):
+    """For how long a refused or dropped new connection is tried again (0: not at all)."""
+    raw = environ.get("NEON_CONNECT_RETRY_SECONDS", "").strip() or str(CONNECT_RETRY_SECONDS)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 60:
+        raise NeonConfigError(
+            f"NEON_CONNECT_RETRY_SECONDS={raw} must be seconds between 0 (no retry) and 60"
+        )
+    return seconds
+
+
 def databases(environ, *, application_name, use_pooler):
     """Django's DATABASES: the pooled URL when serving requests, otherwise the direct one."""
     import dj_database_url
@@ -190,6 +206,7 @@ def databases(environ, *, application_name, use_pooler):
     try:
         app_url, direct_url = app_and_direct_urls(environ)
         max_age = conn_max_age(environ)
+        retry_seconds = connect_retry_seconds(environ)
     except NeonConfigError as error:
         raise ImproperlyConfigured(str(error)) from None
     if not app_url:
@@ -203,10 +220,22 @@ def databases(environ, *, application_name, use_pooler):
         # Server-side cursors are WITH HOLD cursors, which a transaction-mode pooler loses.
         disable_server_side_cursors=_address(url) != _address(direct_url),
     )
+    # Django's backend, made to check kept connections without a query (see neon_backend/).
+    database["ENGINE"] = "config.neon_backend"
     options = database.setdefault("OPTIONS", {})
     options.setdefault("sslmode", "require")
     options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options.setdefault("application_name", application_name)
+    options.setdefault("connect_retry_seconds", retry_seconds)
+    # A peer that vanishes without closing (a dead host, a forgotten NAT entry) shows up after
+    # 10 s of silence and 3 unanswered probes 5 s apart, not after the system's two hours.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", 10)
+    options.setdefault("keepalives_interval", 5)
+    options.setdefault("keepalives_count", 3)
+    # Neon has no Kerberos; with a ticket on the machine libpq would first ask for GSSAPI
+    # encryption, one round trip for nothing.
+    options.setdefault("gssencmode", "disable")
     verifying = options["sslmode"] in ("verify-ca", "verify-full")
     if verifying and options.get("sslrootcert", "system") == "system":
         # psycopg's binary wheel has no system CA store; Neon's chain ends at ISRG Root X1.

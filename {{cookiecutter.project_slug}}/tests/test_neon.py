@@ -153,6 +153,10 @@ def test_connection_defaults_for_neon():
     assert database["OPTIONS"]["application_name"] == "myapp"
     assert database["CONN_HEALTH_CHECKS"] is True
     assert database["CONN_MAX_AGE"] == 60
+    assert database["ENGINE"] == "config.neon_backend"
+    assert database["OPTIONS"]["connect_retry_seconds"] == 5
+    assert database["OPTIONS"]["keepalives_idle"] == 10
+    assert database["OPTIONS"]["gssencmode"] == "disable"
 
 
 def test_libpq_parameters_in_the_url_pass_through():
@@ -239,3 +243,19 @@ def test_conn_max_age(environ, expected):
 def test_conn_max_age_refuses_values_that_outlive_a_suspend(environ, message):
     with pytest.raises(neon.NeonConfigError, match=message):
         neon.conn_max_age(environ)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", 5), ("0", 0), ("2.5", 2.5), (" 60 ", 60)])
+def test_connect_retry_seconds(raw, expected):
+    assert neon.connect_retry_seconds({"NEON_CONNECT_RETRY_SECONDS": raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "61", "nan", "inf"])
+def test_connect_retry_seconds_refuses_what_is_not_a_short_wait(raw):
+    with pytest.raises(neon.NeonConfigError, match=f"NEON_CONNECT_RETRY_SECONDS={raw} must be"):
+        neon.connect_retry_seconds({"NEON_CONNECT_RETRY_SECONDS": raw})
+
+
+def test_a_bad_retry_budget_stops_django_with_the_reason():
+    with pytest.raises(ImproperlyConfigured, match="NEON_CONNECT_RETRY_SECONDS=x must be"):
+        settings_for({"DATABASE_URL": POOLED, "NEON_CONNECT_RETRY_SECONDS": "x"})

@@ -1,0 +1,97 @@
+"""A baked project served by gunicorn with a view that runs exactly one query.
+
+For the connection tests and bench/latency.py: `one_query_settings()` adds, for the time of a
+`with`, a settings module that routes /one-query/ to a view running `SELECT 1` (plus any settings
+lines of the caller's), and `serve()` runs gunicorn in production mode on a free loopback port.
+"""
+
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ONE_QUERY_PATH = "/one-query/"
+
+ONE_QUERY_URLS = """\
+from django.db import connection
+from django.http import HttpResponse
+from django.urls import path
+
+
+def one_query(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return HttpResponse(str(cursor.fetchone()[0]))
+
+
+urlpatterns = [path("one-query/", one_query)]
+"""
+
+SETTINGS = """\
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES  # noqa: F401
+
+ROOT_URLCONF = "config.one_query_urls"
+"""
+
+
+@contextmanager
+def one_query_settings(project_dir: Path, name: str, settings_lines: str = ""):
+    """Yields the settings module "config.<name>"; its files are gone afterwards."""
+    config = project_dir / "config"
+    written = [config / "one_query_urls.py", config / f"{name}.py"]
+    written[0].write_text(ONE_QUERY_URLS)
+    written[1].write_text(SETTINGS + settings_lines)
+    try:
+        yield f"config.{name}"
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
+def get(url: str, timeout: float = 30) -> tuple[int, str]:
+    """(status, body) of a GET, as a browser behind an HTTPS proxy sends it; status 0: no answer."""
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+@contextmanager
+def serve(project_dir: Path, env: dict, threads: int = 1, ready_path: str = "/static/"):
+    """Yields the base URL of gunicorn serving the project; `env` is its whole environment."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [str(project_dir / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--workers", "1"]
+    if threads > 1:
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
+    # A file, not a pipe: a worker logging many errors must not block on a full pipe.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            [*command, "--bind", f"127.0.0.1:{port}"],
+            cwd=project_dir,
+            env={"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            # Any answer will do (a 404 too): the worker is up, and no database was touched.
+            while get(f"{base}{ready_path}", timeout=5)[0] == 0:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"gunicorn exited: {log.read()[-3000:]}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

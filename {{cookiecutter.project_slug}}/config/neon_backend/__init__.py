@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with Neon's connection habits; see base.py."""

@@ -1,0 +1,125 @@
+"""Django's PostgreSQL backend, with three changes for Neon (selected in config/neon.py).
+
+1. Liveness without a round trip. With CONN_HEALTH_CHECKS, Django tests a kept connection before
+   its first use in each request; its own test is `SELECT 1`, one more round trip per request.
+   A connection that Neon cut (a suspend, a pooler restart, pg_terminate_backend) needs no query
+   to show it: the server wrote an error and closed, so the idle socket is readable. A healthy
+   idle connection receives nothing, so `is_usable()` looks at the socket instead of asking.
+2. No `SET TIME ZONE` when the server reports UTC under another of its names (Etc/UTC, Zulu…).
+3. Connecting (never a query) is retried for a few seconds while a compute wakes or restarts.
+"""
+
+import random
+import selectors
+import time
+
+import psycopg
+from django.db.backends.postgresql import base
+from psycopg.pq import ConnStatus, TransactionStatus
+
+# Names of the one UTC zone in the time zone database (links to it); PostgreSQL reports the
+# zone by the name it was configured with.
+UTC_NAMES = {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
+
+# What a compute or pooler that is starting, stopping or waking answers for a moment. Anything
+# else (a wrong password, an unknown database, a bad certificate) fails at once.
+TRANSIENT_CONNECT_ERRORS = (
+    "Connection refused",
+    "Connection reset",
+    "server closed the connection unexpectedly",
+    "EOF detected",
+    "timeout expired",
+    "Couldn't connect to compute node",  # Neon's proxy, while the compute restarts
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is not yet accepting connections",
+)
+FIRST_PAUSE_SECONDS = 0.05
+LONGEST_PAUSE_SECONDS = 1.0
+# Severities of an ErrorResponse; a server sends one to an idle session only to say goodbye.
+ERROR_SEVERITIES = {"ERROR", "FATAL", "PANIC"}
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        params.pop("connect_retry_seconds", None)  # ours, not libpq's
+        return params
+
+    def get_new_connection(self, conn_params):
+        budget = float(self.settings_dict["OPTIONS"].get("connect_retry_seconds", 0))
+        deadline = time.monotonic() + budget
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                return super().get_new_connection(conn_params)
+            except psycopg.OperationalError as error:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not any(s in str(error) for s in TRANSIENT_CONNECT_ERRORS):
+                    raise
+            # Jitter keeps the workers of a restarted app from knocking all at once.
+            time.sleep(min(pause * random.uniform(0.5, 1.0), remaining))
+            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+    def _configure_timezone(self, connection):
+        # Django compares names and would send SET TIME ZONE 'UTC' to a server on Etc/UTC: one
+        # round trip on every new connection that changes nothing. (A private method of Django's
+        # backend, the same in 5.2 and 6.1; the tests count that round trip on both.)
+        if self.timezone_name == "UTC" and (
+            connection.info.parameter_status("TimeZone") in UTC_NAMES
+        ):
+            return False
+        return super()._configure_timezone(connection)
+
+    def is_usable(self):
+        if self.connection is None:
+            return False
+        pgconn = self.connection.pgconn
+        if pgconn.status != ConnStatus.OK:
+            return False
+        if pgconn.transaction_status != TransactionStatus.IDLE:
+            # Django asks between requests, when a connection is idle in autocommit. Inside a
+            # transaction, bytes from the server may be an answer still being read: only a
+            # query can tell.
+            return super().is_usable()
+        try:
+            if not _readable(pgconn.socket):
+                return True
+            severities = self._read_while_idle()
+        except psycopg.OperationalError:  # end of stream or reset: the server is gone
+            return False
+        if pgconn.status != ConnStatus.OK or severities & ERROR_SEVERITIES:
+            return False  # a FATAL error ("terminating connection…") announces the close
+        if severities:
+            # A notice while idle is rare and may come just before a close (a crashed server
+            # warns every session); a query decides.
+            return super().is_usable()
+        return True  # only parameter changes or NOTIFY messages: the session is fine
+
+    def _read_while_idle(self):
+        """Read what the server sent; the severities of its notices and errors."""
+        severities = set()
+
+        def note(diagnostic):
+            severities.add(diagnostic.severity_nonlocalized)
+
+        pgconn = self.connection.pgconn
+        self.connection.add_notice_handler(note)
+        try:
+            # Reading until the socket is quiet also reaches an end of stream that arrived
+            # just after the server's last message; consume_input() raises on it.
+            while _readable(pgconn.socket):
+                pgconn.consume_input()
+            # libpq parses a message only when asked: errors and notices go to `note`, new
+            # parameter values are stored, NOTIFY messages wait for psycopg.
+            pgconn.is_busy()
+        finally:
+            self.connection.remove_notice_handler(note)
+        return severities
+
+
+def _readable(socket):
+    """Whether the socket has bytes or an end of stream to read, without waiting."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(socket, selectors.EVENT_READ)
+        return bool(selector.select(timeout=0))
