@@ -16,4 +16,6 @@ sys.path.insert(0, r"{{ template_dir }}/hooks")
 import build  # noqa: E402
 
 # The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
-sys.exit(build.main(json.loads(r"""{{ cookiecutter | tojson }}"""), os.getcwd()))
+# answers_for_the_build (local_extensions.py) is tojson that then takes the connection strings
+# out of cookiecutter's own copy of the answers, which cruft saves in .cruft.json.
+sys.exit(build.main(json.loads(r"""{{ cookiecutter | answers_for_the_build }}"""), os.getcwd()))

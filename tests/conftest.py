@@ -1,10 +1,12 @@
 """Fixtures for the template's tests: `bake(**answers)` and the local Neon stand-in.
 
-`bake` renders the template with cookiecutter's API, as `cookiecutter --no-input` does, once per
-distinct set of answers in the session (installing a project takes seconds), and returns a Baked
-helper holding what the hooks printed. `neon` starts PostgreSQL and PgBouncer from the machine's
-binaries; without them the database tests skip, unless NEON_STANDIN_REQUIRED is set (CI sets it),
-in which case they fail.
+`bake` bakes through pytest-cookies' `cookies_session`, as `cookiecutter --no-input` does, once
+per distinct set of answers in the session (installing a project takes seconds), and returns a
+Baked helper holding what the hooks printed and the folder the bake went to, also when it failed.
+Tests that need a bake of their own use pytest-cookies' `cookies` with pytest's `capfd`.
+
+`neon` starts PostgreSQL and PgBouncer from the machine's binaries; without them the database
+tests skip, unless NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
 """
 
 import os
@@ -15,10 +17,12 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
-from cookiecutter.exceptions import CookiecutterException
+import pytest_cookies.plugin
+from cookiecutter.config import get_user_config
 from cookiecutter.main import cookiecutter
 from dotenv import dotenv_values
 
@@ -101,42 +105,63 @@ def captured_fds():
             lines.append(sink.read())
 
 
-@pytest.fixture(scope="session")
-def cookiecutter_config(tmp_path_factory):
-    """A throwaway cookiecutter user config, set the way users set theirs (COOKIECUTTER_CONFIG)."""
-    home = tmp_path_factory.mktemp("cookiecutter-user")
-    config = home / "config.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {home / 'cookiecutters'}\nreplay_dir: {home / 'replay'}\n"
-    )
+@pytest.fixture(scope="session", autouse=True)
+def cookiecutter_config(_cookiecutter_config_file):
+    """pytest-cookies' throwaway user config, also set the way users set theirs.
+
+    pytest-cookies hands its config (its own cookiecutters_dir and replay_dir) to cookiecutter
+    as `config_file`, which the hooks, separate processes, cannot see; COOKIECUTTER_CONFIG points
+    them and every `cookiecutter` command of the session at the same file, so no test reads or
+    writes the real user's replay files.
+    """
+    config = Path(str(_cookiecutter_config_file))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COOKIECUTTER_CONFIG", str(config))
         yield config
 
 
-def run_cookiecutter(template, output_dir, answers, **options):
-    """Bake as `cookiecutter --no-input TEMPLATE -o OUTPUT_DIR key=value…` does: (exit, output)."""
+def replay_file(config, template):
+    """Cookiecutter's replay file for `template` under the user config `config`."""
+    return Path(get_user_config(config_file=str(config))["replay_dir"]) / f"{template.name}.json"
+
+
+def bake_with(cookies, template, answers, keep_project_on_failure=False):
+    """Bake as `cookiecutter --no-input TEMPLATE key=value…` does, with pytest-cookies' `cookies`.
+
+    Returns (pytest-cookies' Result, what the hooks printed, the folder the bake went to or None).
+    pytest-cookies makes one numbered folder per bake under one root and names it only when the
+    bake succeeds: the folder that appeared is the one a failed bake had to leave empty.
+    """
+    bakes = Path(str(cookies._output_factory.__self__))
+    folders_before = set(bakes.iterdir())
     # Cookiecutter imports the template's local_extensions once per process; forget it so that
-    # a template copy's hooks come from that copy.
+    # a template copy's hooks come from that copy, and forget it again afterwards, so that the
+    # next bake of the template itself does not get the copy's. pytest-cookies renders the
+    # answers before cookiecutter puts the template on sys.path, so put it there first.
     sys.modules.pop("local_extensions", None)
-    with captured_fds() as output:
-        try:
-            cookiecutter(
-                str(template),
-                no_input=True,
-                extra_context=answers,
-                output_dir=str(output_dir),
-                **options,
+    with pytest.MonkeyPatch.context() as patch, captured_fds() as output:
+        patch.syspath_prepend(str(template))
+        if keep_project_on_failure:  # an option of cookiecutter's that pytest-cookies does not pass
+            patch.setattr(
+                pytest_cookies.plugin,
+                "cookiecutter",
+                partial(cookiecutter, keep_project_on_failure=True),
             )
-            exit_code = 0
-        except (CookiecutterException, SystemExit) as error:
-            print(f"{type(error).__name__}: {error}", file=sys.stderr)
-            exit_code = 1
-    return exit_code, output[0]
+        try:
+            result = cookies.bake(extra_context=answers, template=str(template))
+        finally:
+            sys.modules.pop("local_extensions", None)
+        if result.exception is not None:
+            print(f"{type(result.exception).__name__}: {result.exception}", file=sys.stderr)
+    new_folders = set(bakes.iterdir()) - folders_before
+    if len(new_folders) > 1:
+        pytest.fail(f"pytest-cookies made {len(new_folders)} folders for one bake")
+    # None: pytest-cookies stopped while rendering the answers, before cookiecutter ran.
+    return result, output[0], new_folders.pop() if new_folders else None
 
 
 @pytest.fixture(scope="session")
-def bake(tmp_path_factory, cookiecutter_config):
+def bake(cookies_session, cookiecutter_config, tmp_path_factory):
     """bake(**answers) -> Baked, rendered once per distinct answers in the session.
 
     `template=` bakes another copy of the template (see `template_copy`), and
@@ -147,15 +172,15 @@ def bake(tmp_path_factory, cookiecutter_config):
     def bake(template=TEMPLATE_DIR, keep_project_on_failure=False, **answers):
         key = (str(template), keep_project_on_failure, tuple(sorted(answers.items())))
         if key not in baked:
-            output_dir = tmp_path_factory.mktemp("bake")
-            exit_code, output = run_cookiecutter(
-                template, output_dir, answers, keep_project_on_failure=keep_project_on_failure
+            result, output, output_dir = bake_with(
+                cookies_session, Path(template), answers, keep_project_on_failure
             )
+            output_dir = output_dir or tmp_path_factory.mktemp("not-baked")
             projects = [path for path in output_dir.iterdir() if path.is_dir()]
-            replay = cookiecutter_config.parent / "replay" / f"{Path(template).name}.json"
+            replay = replay_file(cookiecutter_config, Path(template))
             baked[key] = Baked(
                 answers=answers,
-                exit_code=exit_code,
+                exit_code=result.exit_code,
                 output=output,
                 output_dir=output_dir,
                 replay=replay.read_text() if replay.is_file() else "",

@@ -9,6 +9,7 @@ import pytest
 
 QUICK = {"install_with": "none", "git_init": "no"}
 SECRET_URL = "postgresql://u:s3cretpw@ep-a-1.us-east-2.aws.neon.tech:99999/neondb"
+TEMPLATE = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -33,12 +34,17 @@ SECRET_URL = "postgresql://u:s3cretpw@ep-a-1.us-east-2.aws.neon.tech:99999/neond
         ),
     ],
 )
-def test_bad_answer_is_refused_with_one_line_and_nothing_written(bake, answers, message):
-    baked = bake(**QUICK, **answers)
-    assert baked.exit_code != 0
-    assert f"Error: {message}" in baked.output.splitlines()[0]
-    assert "Traceback" not in baked.output
-    assert list(baked.output_dir.iterdir()) == []
+def test_bad_answer_is_refused_with_one_line_and_nothing_written(
+    cookies, capfd, tmp_path, answers, message
+):
+    result = cookies.bake(extra_context={**QUICK, **answers}, template=str(TEMPLATE))
+    assert result.exit_code != 0 and result.project_path is None
+    # The hook is a separate process: pytest's capfd sees what it wrote to the terminal.
+    out, err = capfd.readouterr()
+    assert f"Error: {message}" in (out + err).splitlines()[0]
+    assert "Traceback" not in out + err
+    (bake_folder,) = (tmp_path / "cookies").iterdir()  # pytest-cookies' folder for this bake
+    assert list(bake_folder.iterdir()) == []
 
 
 def test_a_refused_bake_still_takes_the_password_out_of_the_replay_file(bake):
