@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from test_against_neon import free_port, pooler_stopped
+from test_against_neon import free_port, pooler_stopped, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -68,14 +68,7 @@ def served(project, **env):
         )
     base, log = f"http://127.0.0.1:{port}", Log(log_path)
     try:
-        for _ in range(150):
-            try:
-                request(f"{base}/health/")
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"gunicorn exited:\n{log.text()}")
-                time.sleep(0.1)
+        wait_until_serving(process, f"{base}/health/", log.text)
         yield base, log
     finally:
         process.terminate()
