@@ -230,7 +230,6 @@ def install(project, tool, python):
         pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
         run([*pip, ".", "--group", "dev"], cwd=project, env=env)
         remove_build_leftovers(project)
-    write_python_version(project)
     return installed_versions(project / ".venv")
 
 
@@ -241,15 +240,18 @@ def remove_build_leftovers(project):
 
 
 def write_python_version(project):
-    """.python-version names the Python of .venv: uv and pyenv then keep using that one.
+    """.python-version names the Python of .venv, so that uv and pyenv keep using that one.
 
-    The template's file holds the lowest Python the Django version supports; an older or newer
-    name than the one installed would make `uv run` rebuild .venv with another Python.
+    Any other name would make `uv run` rebuild .venv with another Python. Without a .venv it
+    names the lowest Python the project allows (its requires-python).
     """
-    version = venv_python_version(project / ".venv")
+    venv = project / ".venv"
+    version = venv_python_version(venv) if (venv / "pyvenv.cfg").is_file() else None
     if version:
         major_minor = ".".join(version.split(".")[:2])
-        (project / ".python-version").write_text(f"{major_minor}\n", encoding="utf-8")
+    else:
+        major_minor = "{}.{}".format(*required_python(project))
+    (project / ".python-version").write_text(f"{major_minor}\n", encoding="utf-8")
 
 
 def venv_python_version(venv):
@@ -379,6 +381,7 @@ def main(context, project):
         elif direct and context["check_connection"] != "no":
             with report.step("connect over the direct host") as line:
                 line.detail, line.warning = "skipped: nothing installed (install_with=none)", True
+        write_python_version(project)
         if context["git_init"] == "yes":
             with report.step("git repository") as line:
                 line.detail, line.warning = git_step(project, context)
