@@ -124,7 +124,9 @@ def write_env_file(project, context):
     )
     values = {
         "DATABASE_URL": pooled,
-        "DATABASE_URL_UNPOOLED": direct,
+        # Derived at runtime when left empty, so that pointing DATABASE_URL at another branch
+        # later moves both: only a direct URL the user typed is written.
+        "DATABASE_URL_UNPOOLED": context["database_url_unpooled"].strip(),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
     }
     try:
@@ -227,18 +229,46 @@ def install(project, tool, python):
         run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
         pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
         run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+        remove_build_leftovers(project)
     return installed_versions(project / ".venv")
+
+
+def remove_build_leftovers(project):
+    """pip builds the project to install its dependencies and leaves the build in the folder."""
+    for leftover in [project / "build", *project.glob("*.egg-info")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_python_version(project):
+    """.python-version names the Python of .venv, so that uv and pyenv keep using that one.
+
+    Any other name would make `uv run` rebuild .venv with another Python. Without a .venv it
+    names the lowest Python the project allows (its requires-python).
+    """
+    venv = project / ".venv"
+    version = venv_python_version(venv) if (venv / "pyvenv.cfg").is_file() else None
+    if version:
+        major_minor = ".".join(version.split(".")[:2])
+    else:
+        major_minor = "{}.{}".format(*required_python(project))
+    (project / ".python-version").write_text(f"{major_minor}\n", encoding="utf-8")
+
+
+def venv_python_version(venv):
+    """'3.12.1', read from the virtualenv's pyvenv.cfg; None if it does not say."""
+    config = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    found = re.search(r"^version(?:_info)?\s*=\s*([\d.]+)", config, re.MULTILINE)
+    return found[1] if found else None
 
 
 def installed_versions(venv):
     """'Django 5.2.19 on Python 3.12.1', read from the files the install left."""
-    config = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
-    python = re.search(r"^version(?:_info)?\s*=\s*([\d.]+)", config, re.MULTILINE)
+    python = venv_python_version(venv)
     django = next(venv.glob("lib/python*/site-packages/django-*.dist-info"), None)
     django_version = (
         django.name.removeprefix("django-").removesuffix(".dist-info") if django else "?"
     )
-    return f"Django {django_version} on Python {python.group(1) if python else '?'}"
+    return f"Django {django_version} on Python {python or '?'}"
 
 
 # `check` and `makemigrations --check` in one process, so Django starts once for both.
@@ -351,6 +381,7 @@ def main(context, project):
         elif direct and context["check_connection"] != "no":
             with report.step("connect over the direct host") as line:
                 line.detail, line.warning = "skipped: nothing installed (install_with=none)", True
+        write_python_version(project)
         if context["git_init"] == "yes":
             with report.step("git repository") as line:
                 line.detail, line.warning = git_step(project, context)
@@ -419,7 +450,7 @@ def git_step(project, context):
 
 def next_steps(project, tool, pooled):
     python = VENV_PYTHON if tool != "none" else "uv run python"
-    steps = [f"  cd {shown_path(project)}"]
+    steps = [f"  cd {shlex.quote(shown_path(project))}"]
     if tool == "none":
         steps.append(
             "  uv sync      # or: python -m venv --upgrade-deps .venv && "

@@ -241,3 +241,23 @@ def neon(start_standin):
     standin = start_standin()
     yield standin
     standin.stop()
+
+
+@pytest.fixture(scope="session")
+def served_project(bake, neon):
+    """A Django 5.2 project baked against the stand-in, migrated, its static files collected."""
+    import psycopg
+
+    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS served WITH (FORCE)")
+        admin.execute("CREATE DATABASE served")
+    baked = bake(
+        project_name="Served App",
+        database_url=neon.pooled_url.replace("/neondb?", "/served?"),
+        database_url_unpooled=neon.direct_url.replace("/neondb?", "/served?"),
+        git_init="no",
+    )
+    assert baked.exit_code == 0, baked.output
+    baked.manage("migrate", "--noinput")
+    baked.manage("collectstatic", "--noinput", env={"DJANGO_DEBUG": "false"})
+    return baked

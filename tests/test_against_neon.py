@@ -70,6 +70,18 @@ def get(url):
         return error.code, error.read().decode()
 
 
+def wait_until_serving(process, url, output):
+    """Return once `url` answers; fail with what `output()` reads if the server exits first."""
+    for _ in range(150):
+        try:
+            get(url)
+            return
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited: {output()}")
+            time.sleep(0.1)
+
+
 @contextmanager
 def gunicorn(project, **env):
     """Serve the project with gunicorn, in production mode, on a free loopback port."""
@@ -85,14 +97,7 @@ def gunicorn(project, **env):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                get(f"{base}/health/")
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"gunicorn exited: {process.stderr.read()}")
-                time.sleep(0.1)
+        wait_until_serving(process, f"{base}/health/", process.stderr.read)
         yield base
     finally:
         process.terminate()

@@ -210,7 +210,8 @@ def databases(environ, *, application_name, use_pooler):
     except NeonConfigError as error:
         raise ImproperlyConfigured(str(error)) from None
     if not app_url:
-        return {}  # Django's dummy backend: commands that need no database still run.
+        # Commands that need no database still run; the others say what to set.
+        return {"default": {"ENGINE": "config.no_database"}}
     url = app_url if use_pooler else direct_url
     database = dj_database_url.parse(
         url,

@@ -33,6 +33,13 @@ if not SECRET_KEY:
 
 DEBUG = env_bool("DJANGO_DEBUG")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+if not DEBUG and not ALLOWED_HOSTS and env_bool("DJANGO_USE_POOLER"):
+    # Serving without hosts would answer every request 400, with a traceback in the log.
+    # (DJANGO_USE_POOLER marks the processes that serve requests; see DATABASES below.)
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is off and DJANGO_ALLOWED_HOSTS is empty: set it to your site's host names "
+        "(to try production locally: DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1)"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -47,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Answers /health/… before the Host header is checked: load balancers probe by IP address.
+    "status.middleware.HealthProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves collectstatic's files from gunicorn itself, compressed and cached.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -109,10 +118,11 @@ STORAGES = {
 }
 
 # HTTPS everywhere outside local development. The platform's proxy terminates TLS and says so
-# in X-Forwarded-Proto; load balancers probe /health/ over plain HTTP.
+# in X-Forwarded-Proto; load balancers probe /health/… over plain HTTP. To try production
+# locally over plain HTTP, set DJANGO_SECURE_SSL_REDIRECT=false.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "60"))
@@ -122,9 +132,19 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
+# One line per event, with time, level and logger, to stderr, where the platform collects it.
+# Django's own loggers (requests, runserver) hand their lines to this one handler instead of
+# printing them a second time in their own formats.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -1,3 +1,6 @@
+import logging
+import re
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
@@ -9,6 +12,19 @@ from status.probe import probe
 
 # What can go wrong on the way to the database: unset, unreachable, suspended, timed out.
 DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
+# The password part of a connection string, should a driver's message ever quote one.
+PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@")
+PROJECT_NAME = "{{ cookiecutter.project_name }}"
+# The baked README's sections, listed on the home page for whoever opens it first.
+README_TOPICS = [
+    ("Settings", "Every environment variable, and what .env is for"),
+    ("Pooled for requests, direct for everything else", "Which URL each process uses"),
+    ("Scale to zero", "How connections survive a suspended compute"),
+    ("Deploying", "Gunicorn, static files, HTTPS, and trying production locally"),
+    ("Troubleshooting", "The errors Neon users meet, and their fixes"),
+]
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -17,6 +33,7 @@ def home(request):
     try:
         result = probe()
     except DATABASE_PROBLEMS as error:
+        logger.warning("Home page without database: %s", describe(error))
         state, headline = "down", "No database connection."
         details = [describe(error), "Check DATABASE_URL in .env, and the README's troubleshooting."]
     else:
@@ -28,9 +45,12 @@ def home(request):
             f"Latency: connect {result.connect_ms} ms, query round trip {result.round_trip_ms} ms",
         ]
     context = {
+        "project_name": PROJECT_NAME,
         "state": state,
         "headline": headline,
-        "details": "\n".join(details) if settings.DEBUG else "",
+        "details": details if settings.DEBUG else [],
+        "debug": settings.DEBUG,
+        "readme_topics": README_TOPICS,
     }
     return render(request, "status/home.html", context)
 
@@ -45,6 +65,7 @@ def health(request):
     try:
         result = probe(timeout_seconds=2)
     except DATABASE_PROBLEMS as error:
+        logger.warning("Health check failed: %s", describe(error))
         body = {"status": "unavailable"}
         if settings.DEBUG:
             body["error"] = describe(error)
@@ -56,5 +77,6 @@ def health(request):
 
 
 def describe(error):
+    """The error's kind and first line, on one line and with any password masked."""
     first_line = (str(error).strip().splitlines() or [""])[0]
-    return f"{type(error).__name__}: {first_line}"
+    return PASSWORD_IN_URL.sub(r"\1****@", f"{type(error).__name__}: {first_line}")

@@ -21,6 +21,7 @@ def database_seen_by(entry_point):
         "DATABASE_URL": POOLED,
         "DATABASE_URL_UNPOOLED": "",
         "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "example.com",
         "DJANGO_CONN_MAX_AGE": "60",
     }
     result = subprocess.run(

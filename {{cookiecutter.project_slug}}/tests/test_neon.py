@@ -215,7 +215,9 @@ def test_database_url_wins_over_pg_variables():
 
 
 def test_nothing_configured_leaves_django_without_a_database():
-    assert neon.databases({}, application_name="myapp", use_pooler=True) == {}
+    assert neon.databases({}, application_name="myapp", use_pooler=True) == {
+        "default": {"ENGINE": "config.no_database"}
+    }
 
 
 @pytest.mark.parametrize(
