@@ -43,7 +43,7 @@ def health(request):
     included only while DEBUG is on.
     """
     try:
-        result = probe(timeout_seconds=2)
+        result = probe()
     except DATABASE_PROBLEMS as error:
         body = {"status": "unavailable"}
         if settings.DEBUG:

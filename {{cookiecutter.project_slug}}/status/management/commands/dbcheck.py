@@ -9,15 +9,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--timeout", type=int, default=10, help="seconds to wait for the connection"
+            "--timeout", type=int, default=10, help="seconds to wait for the connection and the query"
         )
 
     def handle(self, *args, timeout, **options):
-        from django.db import connection
-
-        connection.settings_dict.setdefault("OPTIONS", {})["connect_timeout"] = timeout
         try:
-            result = probe(timeout_seconds=timeout)
+            result = probe(budget_seconds=timeout)
         except DATABASE_PROBLEMS as error:
             raise CommandError(describe(error)) from None
         self.stdout.write(
