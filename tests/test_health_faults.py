@@ -158,7 +158,9 @@ def test_compute_that_accepts_tcp_and_never_answers(project, neon, budget):
             assert_answers_in_time(base, budget)
 
 
+@pytest.mark.xfail(strict=True, reason="needs the zero-round-trip backend of issue 7 part 1")
 def test_a_warm_probe_sends_exactly_one_query(served, neon):
+    """Counted by PgBouncer: Django's stock liveness check adds a SELECT 1 to every request."""
     before = neon.pooled_query_count("app_5_2")
     for _ in range(5):
         assert get(f"{served}/health/")[0] == 200

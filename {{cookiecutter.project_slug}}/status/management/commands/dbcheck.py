@@ -8,9 +8,7 @@ class Command(BaseCommand):
     help = "Connect to the database once and report the server version, TLS and round-trip time."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--timeout", type=int, default=10, help="seconds to wait for the connection and the query"
-        )
+        parser.add_argument("--timeout", type=int, default=10, help="seconds to wait in all")
 
     def handle(self, *args, timeout, **options):
         try:
