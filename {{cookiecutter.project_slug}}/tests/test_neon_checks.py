@@ -100,7 +100,10 @@ def test_e007_a_command_that_would_go_through_the_pooler():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DATABASE_URL_UNPOOLED", POOLED), ("PGHOST_UNPOOLED", "ep-a-1-pooler.us-east-2.aws.neon.tech")],
+    [
+        ("DATABASE_URL_UNPOOLED", POOLED),
+        ("PGHOST_UNPOOLED", "ep-a-1-pooler.us-east-2.aws.neon.tech"),
+    ],
 )
 def test_e008_the_direct_url_pointing_at_the_pooler(name, value):
     # settings.py refuses this as it loads; the check catches settings built any other way.

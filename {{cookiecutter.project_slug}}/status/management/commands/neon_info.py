@@ -1,4 +1,6 @@
+import ctypes
 import statistics
+from pathlib import Path
 
 import psycopg
 from django.core.management.base import BaseCommand, CommandError
@@ -39,15 +41,11 @@ class Command(BaseCommand):
             samples = [probe(database, timeout).round_trip_ms for _ in range(EXTRA_ROUND_TRIPS)]
         except DATABASE_PROBLEMS as error:
             raise CommandError(describe(error)) from None
-        raw = connections[database].connection
-        protocol = raw.pgconn.ssl_attribute(b"protocol")
-        cipher = raw.pgconn.ssl_attribute(b"cipher")
+        tls = tls_session(connections[database].connection.pgconn) if result.tls else None
         self.line("host", f"{result.host} ({neon.host_kind(result.host)})")
         self.line("route", "through a pooler" if result.pooled else "straight to Postgres")
         self.line("server", f"PostgreSQL {result.server_version}")
-        self.line(
-            "TLS", f"{protocol.decode()}, {cipher.decode()}" if result.tls and protocol else "off"
-        )
+        self.line("TLS", tls or ("on" if result.tls else "off"))
         self.line("channel binding", CHANNEL_BINDING.get(result.channel_binding, "unknown"))
         self.line("connect", f"{result.connect_ms:.0f} ms" if result.connect_ms else "reused")
         self.line(
@@ -58,3 +56,22 @@ class Command(BaseCommand):
 
     def line(self, label, value):
         self.stdout.write(f"{label + ':':<17}{value}")
+
+
+def tls_session(pgconn):
+    """The TLS version and cipher, from libpq's PQsslAttribute (psycopg does not wrap it).
+
+    The libpq psycopg loaded is found among the process's mapped files (Linux); None elsewhere.
+    """
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return None
+    paths = {line.split()[-1] for line in maps if "/libpq" in line}
+    if not paths:
+        return None
+    attribute = ctypes.CDLL(paths.pop()).PQsslAttribute
+    attribute.restype = ctypes.c_char_p
+    attribute.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    values = [attribute(pgconn.pgconn_ptr, key) for key in (b"protocol", b"cipher")]
+    return ", ".join(value.decode() for value in values if value) or None
