@@ -82,14 +82,20 @@ def health_check(connection, deadline):
 
 
 def connect(connection, seconds):
-    """Open the connection, with libpq's connect_timeout no longer than `seconds`."""
+    """Open the connection within `seconds`: libpq's connect_timeout, and any retry, fit in."""
     shared = connection.settings_dict  # the same dict for every thread: never change it
     options = shared.get("OPTIONS", {})
-    timeout = min(int(options.get("connect_timeout") or seconds), int(seconds))
-    connection.settings_dict = {
-        **shared,
-        "OPTIONS": {**options, "connect_timeout": max(timeout, SHORTEST_CONNECT_TIMEOUT)},
-    }
+    timeout = max(
+        min(int(options.get("connect_timeout") or seconds), int(seconds)), SHORTEST_CONNECT_TIMEOUT
+    )
+    bounded = {**options, "connect_timeout": timeout}
+    if "connect_retry_seconds" in options:
+        # The project's backend retries a refused connect; its last attempt may start at the end
+        # of the retry time and then take a whole connect_timeout.
+        bounded["connect_retry_seconds"] = max(
+            0.0, min(float(options["connect_retry_seconds"]), seconds - timeout)
+        )
+    connection.settings_dict = {**shared, "OPTIONS": bounded}
     try:
         connection.ensure_connection()
     finally:
