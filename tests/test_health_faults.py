@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 
 import psycopg
 import pytest
+
 from test_against_neon import get, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
