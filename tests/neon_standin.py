@@ -92,6 +92,8 @@ client_tls_key_file = {workdir}/server.key
 server_tls_sslmode = require
 ; Recover within a second after restart_server() instead of the default 15 s.
 server_login_retry = 1
+; Lets tests read SHOW STATS (queries per database) on the admin console.
+stats_users = {role}
 """
 
 
@@ -147,6 +149,16 @@ class NeonStandIn:
                 )
             time.sleep(0.05)
 
+    def freeze_pooler(self) -> None:
+        """SIGSTOP PgBouncer: the kernel still accepts TCP connections, nothing ever answers."""
+        if self._pooler is not None:
+            self._pooler.send_signal(signal.SIGSTOP)
+
+    def thaw_pooler(self) -> None:
+        """SIGCONT PgBouncer after freeze_pooler()."""
+        if self._pooler is not None:
+            self._pooler.send_signal(signal.SIGCONT)
+
     def suspend(self) -> None:
         """Cut every client connection, direct or pooled, as a scale-to-zero does."""
         self.stop_pooler()
@@ -172,6 +184,16 @@ class NeonStandIn:
                 {"name": application_name},
             ).fetchone()
         return row[0]
+
+    def pooled_query_count(self, database: str) -> int:
+        """Queries clients have sent through PgBouncer to `database`, as its SHOW STATS counts."""
+        admin_url = self.pooled_url.replace(f"/{DATABASE}?", "/pgbouncer?")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            # The admin console speaks only the simple query protocol: a client-side cursor.
+            cursor = psycopg.ClientCursor(conn).execute("SHOW STATS")
+            column = [description.name for description in cursor.description]
+            rows = {row[0]: row for row in cursor.fetchall()}
+        return int(rows[database][column.index("total_query_count")]) if database in rows else 0
 
     def stop(self) -> None:
         """Shut both down and remove the workdir; safe to call twice."""
@@ -296,6 +318,7 @@ def _set_up(standin: NeonStandIn, openssl: str) -> None:
             workdir=workdir,
             server_port=standin.server_port,
             pooler_port=standin.pooler_port,
+            role=ROLE,
         ),
     )
     standin.start_pooler()

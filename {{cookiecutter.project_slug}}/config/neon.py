@@ -166,17 +166,25 @@ def app_and_direct_urls(environ):
     return app, check_direct(direct_url, app, direct_name, app_name)
 
 
-def conn_max_age(environ):
-    """Seconds a connection is kept between requests: never past the compute's suspend time."""
-    raw = environ.get("DJANGO_CONN_MAX_AGE", "").strip() or "60"
+def scale_to_zero_seconds(environ):
+    """Seconds after which the compute suspends when idle, or None if it never does."""
     suspend = environ.get("NEON_SCALE_TO_ZERO_SECONDS", "").strip() or str(SCALE_TO_ZERO_SECONDS)
-    if not raw.isdigit():
-        raise NeonConfigError(f"DJANGO_CONN_MAX_AGE={raw} is not a whole number of seconds")
-    if suspend != "never" and not suspend.isdigit():
+    if suspend == "never":
+        return None
+    if not suspend.isdigit():
         raise NeonConfigError(
             f"NEON_SCALE_TO_ZERO_SECONDS={suspend} must be seconds, or 'never' if it is off"
         )
-    if suspend != "never" and int(raw) > int(suspend):
+    return int(suspend)
+
+
+def conn_max_age(environ):
+    """Seconds a connection is kept between requests: never past the compute's suspend time."""
+    raw = environ.get("DJANGO_CONN_MAX_AGE", "").strip() or "60"
+    if not raw.isdigit():
+        raise NeonConfigError(f"DJANGO_CONN_MAX_AGE={raw} is not a whole number of seconds")
+    suspend = scale_to_zero_seconds(environ)
+    if suspend is not None and int(raw) > suspend:
         raise NeonConfigError(
             f"DJANGO_CONN_MAX_AGE={raw} outlives the compute, which suspends after {suspend} s; "
             "lower it, or set NEON_SCALE_TO_ZERO_SECONDS to your compute's setting"
@@ -196,6 +204,31 @@ def connect_retry_seconds(environ):
             f"NEON_CONNECT_RETRY_SECONDS={raw} must be seconds between 0 (no retry) and 60"
         )
     return seconds
+
+
+def host_kind(host):
+    """The kind of a Neon host name, "pooled" or "direct"; "other" for any other host."""
+    if not (host or "").endswith(NEON_DOMAIN):
+        return "other"
+    return "pooled" if host.split(".")[0].endswith(POOLER_SUFFIX) else "direct"
+
+
+def pooler_address(environ):
+    """(host, port) that requests reach Postgres through when it is a pooler, else None.
+
+    The same rule as databases(): the app's URL is pooled when its address is not the direct one.
+    """
+    app_url, direct_url = app_and_direct_urls(environ)
+    if not app_url or _address(app_url) == _address(direct_url):
+        return None
+    host, port = _address(app_url)
+    return host, port or 5432
+
+
+def repeated_parameters(url):
+    """Parameter names given more than once in a URL, like sslmode=require&sslmode=disable."""
+    names = [name for name, _ in parse_qsl(urlsplit(url).query)]
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def databases(environ, *, application_name, use_pooler):

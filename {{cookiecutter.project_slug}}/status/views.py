@@ -63,7 +63,7 @@ def health(request):
     included only while DEBUG is on.
     """
     try:
-        result = probe(timeout_seconds=2)
+        result = probe()
     except DATABASE_PROBLEMS as error:
         logger.warning("Health check failed: %s", describe(error))
         body = {"status": "unavailable"}

@@ -8,16 +8,11 @@ class Command(BaseCommand):
     help = "Connect to the database once and report the server version, TLS and round-trip time."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--timeout", type=int, default=10, help="seconds to wait for the connection"
-        )
+        parser.add_argument("--timeout", type=int, default=10, help="seconds to wait in all")
 
     def handle(self, *args, timeout, **options):
-        from django.db import connection
-
-        connection.settings_dict.setdefault("OPTIONS", {})["connect_timeout"] = timeout
         try:
-            result = probe(timeout_seconds=timeout)
+            result = probe(budget_seconds=timeout)
         except DATABASE_PROBLEMS as error:
             raise CommandError(describe(error)) from None
         self.stdout.write(

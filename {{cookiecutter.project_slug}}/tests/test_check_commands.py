@@ -1,0 +1,67 @@
+"""The neon checks as Django runs them, and `manage.py neon_info`, on the configured database."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+
+from config import neon
+
+PROJECT = Path(__file__).resolve().parent.parent
+POOLED = (
+    "postgresql://u:p@ep-quiet-lake-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb"
+    "?sslmode=require&channel_binding=require"
+)
+
+
+def manage(*args, **env):
+    """manage.py in a clean environment with a Neon URL; no database is reached."""
+    base = {"PATH": "/usr/bin:/bin", "DATABASE_URL": POOLED, "DJANGO_SECRET_KEY": "x" * 50}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT,
+        # Set even when empty: .env fills in only what the environment leaves unset.
+        env={"DATABASE_URL_UNPOOLED": "", "DJANGO_CONN_MAX_AGE": "", **base, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_check_and_check_deploy_run_the_neon_checks():
+    clean = manage("check", "--tag", "neon")
+    assert clean.returncode == 0 and "no issues" in clean.stdout, clean.stderr
+    for command in (["check"], ["check", "--deploy"]):
+        exported = manage(*command, DJANGO_USE_POOLER="true")
+        assert exported.returncode == 1 and "(neon.E007)" in exported.stderr, exported.stderr
+
+
+@pytest.mark.django_db
+def test_the_database_check_passes_on_a_supported_server():
+    call_command("check", "--database", "default")
+
+
+@pytest.mark.django_db
+def test_the_database_check_refuses_a_server_older_than_django_needs(monkeypatch):
+    # The real server, measured against a bar one major version above it.
+    major = connection.get_database_version()[0]
+    monkeypatch.setattr(connection.features, "minimum_database_version", (major + 1,))
+    with pytest.raises(SystemCheckError, match=r"neon\.E010"):
+        call_command("check", "--database", "default")
+
+
+@pytest.mark.django_db
+def test_neon_info_reports_the_connection(capsys):
+    call_command("neon_info")
+    out = capsys.readouterr().out
+    host = connection.settings_dict["HOST"]
+    assert re.search(r"^driver: +psycopg 3\.\d+\.\d+ .*, libpq \d+\.\d+ \(\d+\)$", out, re.M)
+    assert f"host:            {host} ({neon.host_kind(host)})" in out
+    assert re.search(r"^server: +PostgreSQL \d+", out, re.M)
+    assert re.search(r"^TLS: +TLSv1\.[23], \S+", out, re.M)
+    assert re.search(r"^channel binding: +(required|not required|disabled)", out, re.M)
+    assert re.search(r"^round trip: +\d+\.\d ms, then median \d+\.\d ms of 5$", out, re.M)
