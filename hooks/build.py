@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import answers
 
@@ -323,18 +322,19 @@ class GitCommitFailed(Exception):
 
 
 def password_texts(*urls):
-    """Each password as it appears in a URL and as typed, for Report to mask."""
-    texts = set()
-    for url in urls:
-        password = urlsplit(url.strip()).password if url.strip() else None
-        if password:
-            texts |= {password, unquote(password)}
-    return texts
+    """Each password in the URLs, in every form it can be printed in, for Report to mask."""
+    return {
+        form
+        for url in urls
+        for password in answers.neon.passwords(answers.neon.pasted(url))
+        for form in answers.neon.password_forms(password)
+    }
 
 
 def main(context, project):
     """Run every step for the project in `project`; returns the hook's exit status."""
     project = Path(project)
+    context = answers.resolved(context, os.environ)
     report = Report(password_texts(context["database_url"], context["database_url_unpooled"]))
     tool = context["install_with"]
     report.say(f"Checking {project.name}:")

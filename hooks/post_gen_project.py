@@ -1,7 +1,8 @@
 """Write .env, then prove the baked project builds: install it, run Django's checks, connect once.
 
-Cookiecutter renders this script with the answers, password included, into a temporary file
-that it never deletes: the first thing the script does is delete itself. The steps live in
+The answers were checked before cookiecutter made the project folder (local_extensions.py). They
+arrive in an environment variable that exists only while this hook runs, not in this file:
+cookiecutter renders each hook into a temporary file that it never deletes. The steps live in
 build.py beside this file; a non-zero exit makes cookiecutter remove the half-made project.
 """
 
@@ -15,5 +16,8 @@ sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import build  # noqa: E402
 
-# The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
-sys.exit(build.main(json.loads(r"""{{ cookiecutter | tojson }}"""), os.getcwd()))
+answers = json.loads(os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS"))
+try:
+    sys.exit(build.main(answers, os.getcwd()))
+except KeyboardInterrupt:
+    sys.exit(130)  # cookiecutter, interrupted too, removes the half-made project

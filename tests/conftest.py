@@ -130,7 +130,8 @@ def run_cookiecutter(template, output_dir, answers, **options):
             )
             exit_code = 0
         except (CookiecutterException, SystemExit) as error:
-            print(f"{type(error).__name__}: {error}", file=sys.stderr)
+            # The CLI prints this; write it where the hooks' output goes (fd 2), in order.
+            print(f"{type(error).__name__}: {error}", file=sys.__stderr__, flush=True)
             exit_code = 1
     return exit_code, output[0]
 

@@ -1,4 +1,4 @@
-"""Settings for {{ cookiecutter.project_name }}.
+"""Settings for {{ cookiecutter.project_name | docstring_text }}.
 
 Every value that differs between machines comes from the environment; `.env` fills in what the
 environment leaves unset (see .env.example for the full list). The database wiring for Neon lives
