@@ -223,10 +223,27 @@ def install(project, tool, python):
     if tool == "uv":
         run([find_uv(), "sync", "--quiet", "--python", python], cwd=project, env=env)
     else:
-        run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
-        pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
-        run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+        try:
+            run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
+            pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
+            run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+        except StepFailed as failure:
+            if INDEX_UNREACHABLE.search(str(failure)):
+                raise StepFailed(f"{NO_INDEX}\n{failure}") from None
+            raise
     return installed_versions(project / ".venv")
+
+
+# What pip says when it reached no package index: nothing found at all, or (venv's
+# --upgrade-deps fails quietly) a pip too old for --group left in .venv.
+INDEX_UNREACHABLE = re.compile(
+    r"from versions: none|no such option: --group|NewConnectionError|Connection refused"
+    r"|Failed to establish|Temporary failure in name resolution|ProxyError"
+)
+NO_INDEX = (
+    "pip could not reach a package index: check the network, your proxy or PIP_INDEX_URL, "
+    "or bake with install_with=none and install later"
+)
 
 
 def installed_versions(venv):

@@ -15,7 +15,8 @@ from config import neon
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-load_dotenv(BASE_DIR / ".env", override=False)
+# Literally: a password may contain ${…}, which python-dotenv would otherwise expand.
+load_dotenv(BASE_DIR / ".env", override=False, interpolate=False)
 
 
 def env_bool(name, default=False):
@@ -121,6 +122,10 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DE
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+
+# Debug pages and error e-mails hide anything that shows the database password.
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.MaskingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.MaskingReporterFilter"
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,253 @@
+"""The password reaches no file but .env and no terminal, however cookiecutter ends.
+
+Each bake here runs the real `cookiecutter` command in a process of its own, with a home, a
+temporary folder and a cookiecutter config of its own, so that afterwards every file it could
+have left behind can be searched, together with everything it printed, for the password in
+every form it can be written in.
+"""
+
+import json
+import os
+import shlex
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from dotenv import dotenv_values
+
+pytestmark = pytest.mark.slow  # fifteen real cookiecutter runs, a few seconds each
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+COOKIECUTTER = Path(sys.executable).parent / "cookiecutter"
+
+# Special to URLs, shells, Jinja, python-dotenv, JSON, Python and HTML; and not ASCII.
+PASSWORD = "p@ss:w/rd?#%& x'\"$\\{{ cookiecutter.project_slug }}{% if 1 %}${HOME}`ü€"
+POOLED = (
+    f"postgresql://neondb_owner:{quote(PASSWORD, safe='')}@ep-cool-darkness-a1b2c3d4-pooler"
+    ".us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
+)
+# The same characters written into the URL as typed, where a URL allows them.
+UNENCODED_PASSWORD = "x'\"$\\{{ a }}{%b%}${HOME}`ü€&;|"
+UNENCODED = POOLED.replace(quote(PASSWORD, safe=""), UNENCODED_PASSWORD)
+# The password as a parameter, as libpq also accepts it.
+AS_PARAMETER = POOLED.replace(f":{quote(PASSWORD, safe='')}@", "@") + (
+    f"&password={quote(PASSWORD, safe='')}"
+)
+QUICK = ["install_with=none", "check_connection=no"]
+
+
+def encodings(password):
+    """The password as each kind of output would write it."""
+    forms = {
+        password,
+        quote(password, safe=""),
+        quote(password),
+        quote_plus(password),
+        json.dumps(password)[1:-1],
+        json.dumps(password, ensure_ascii=False)[1:-1],
+        repr(password)[1:-1],
+        shlex.quote(password),
+    }
+    # A fragment long enough to be the password and nothing else, in case it is cut.
+    return forms | {password[-12:]}
+
+
+def leaks(password, texts):
+    return sorted(
+        {f"{where}: {form!r}" for where, text in texts for form in encodings(password) if form in text}
+    )
+
+
+class Machine:
+    """A home, a temporary folder and an output folder of their own for one cookiecutter run."""
+
+    def __init__(self, root):
+        self.root = root
+        self.home, self.tmp, self.out = root / "home", root / "tmp", root / "out"
+        for folder in (self.home, self.tmp, self.out):
+            folder.mkdir()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("COOKIECUTTER", "NEON_"))},
+            "HOME": str(self.home),
+            "TMPDIR": str(self.tmp),
+            "PWD": str(self.out),
+        }
+        self.env.pop("XDG_CONFIG_HOME", None)
+
+    def command(self, *args, template=TEMPLATE_DIR):
+        return [str(COOKIECUTTER), "--no-input", str(template), "-o", str(self.out), *args]
+
+    def bake(self, *args, template=TEMPLATE_DIR, cwd=None):
+        result = subprocess.run(
+            self.command(*args, template=template),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=cwd or self.out,
+            timeout=120,
+        )
+        return result.returncode, result.stdout + result.stderr
+
+    def texts(self, output):
+        """(where, text) for every file this run could have written, but .env, and the output."""
+        found = [("output", output)]
+        for base in (self.home, self.tmp, self.out):
+            for path in base.rglob("*"):
+                if path.is_file() and not path.is_symlink() and path.name != ".env":
+                    found.append((str(path), path.read_bytes().decode("utf-8", "replace")))
+        return found
+
+    def replays(self):
+        return [path for path in self.home.rglob("*.json") if "replay" in str(path)]
+
+
+@pytest.fixture
+def machine(tmp_path):
+    return Machine(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "url", [POOLED, UNENCODED, AS_PARAMETER], ids=["encoded", "unencoded", "parameter"]
+)
+def test_a_successful_bake_keeps_the_password_in_env_only(machine, url):
+    code, output = machine.bake(*QUICK, "git_init=yes", f"database_url={url}")
+    assert code == 0, output
+    project = machine.out / "my_neon_app"
+    assert (project / ".git").is_dir()
+    assert dotenv_values(project / ".env", interpolate=False)["DATABASE_URL"] == url
+    password = PASSWORD if url != UNENCODED else UNENCODED_PASSWORD
+    assert leaks(password, machine.texts(output)) == []
+    [replay] = machine.replays()
+    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
+    assert "ep-cool-darkness-a1b2c3d4-pooler" in replay.read_text()
+
+
+def test_verbose_logs_show_the_answers_once_before_the_template_loads(machine):
+    """Where the promise stops: cookiecutter -v logs the answers before any template code runs."""
+    debug_log = machine.home / "debug.log"
+    code, output = machine.bake(
+        *QUICK, f"database_url={POOLED}", "-v", "--debug-file", str(debug_log)
+    )
+    assert code == 0, output
+    assert "context is" in debug_log.read_text()  # the later, masked, log of the answers
+    lines = [line for _, text in machine.texts(output) for line in text.splitlines()]
+    leaking = [line for line in lines if leaks(PASSWORD, [("", line)])]
+    assert leaking and all("Context generated is" in line for line in leaking)
+
+
+def test_the_url_from_the_environment_leaves_no_trace_even_in_verbose_logs(machine):
+    machine.env["NEON_DATABASE_URL"] = POOLED
+    debug_log = machine.home / "debug.log"
+    code, output = machine.bake(*QUICK, "-v", "--debug-file", str(debug_log))
+    assert code == 0, output
+    dotenv = (machine.out / "my_neon_app" / ".env").read_text()
+    assert f"DATABASE_URL='{POOLED}'" in dotenv
+    [replay] = machine.replays()
+    assert json.loads(replay.read_text())["cookiecutter"]["database_url"] == ""
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def test_a_refused_answer_leaves_nothing_and_no_password(machine):
+    code, output = machine.bake(*QUICK, "project_slug=django", f"database_url={POOLED}")
+    assert code != 0
+    assert output.splitlines()[0].startswith("Error: project_slug 'django' would shadow")
+    assert "Traceback" not in output
+    assert list(machine.out.iterdir()) == []
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def test_an_existing_output_folder_fails_before_any_hook_without_the_password(machine):
+    (machine.out / "my_neon_app").mkdir()
+    code, output = machine.bake(*QUICK, f"database_url={POOLED}")
+    assert code != 0 and "already exists" in output
+    assert leaks(PASSWORD, machine.texts(output)) == []
+    [replay] = machine.replays()
+    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
+
+
+def test_an_exception_inside_cookiecutter_prints_no_password(machine):
+    (machine.root / "a-file").write_text("")
+    command = machine.command(*QUICK, f"database_url={POOLED}")
+    command[command.index("-o") + 1] = str(machine.root / "a-file" / "out")
+    result = subprocess.run(command, capture_output=True, text=True, env=machine.env, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" in output  # cookiecutter's own crash
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_bake_removes_the_project_and_leaves_no_password(machine, how):
+    # A `git` that hangs, so the bake can be interrupted in its last step, .env written.
+    bin_dir = machine.root / "bin"
+    bin_dir.mkdir()
+    started = machine.root / "git-started"
+    (bin_dir / "git").write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    (bin_dir / "git").chmod(0o755)
+    env = {**machine.env, "PATH": f"{bin_dir}:{machine.env['PATH']}"}
+    process = subprocess.Popen(
+        machine.command(*QUICK, "git_init=yes", f"database_url={POOLED}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=machine.out,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the bake never reached its git step"
+    assert (machine.out / "my_neon_app" / ".env").is_file()
+    if how == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    else:
+        process.terminate()  # cookiecutter alone
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode != 0
+    assert "Interrupted: removed the half-made" in output
+    assert not (machine.out / "my_neon_app").exists()
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+@pytest.mark.parametrize("naming", ["relative", "dot", "symlink"])
+def test_every_way_of_naming_the_template_gets_a_clean_replay_file(machine, naming):
+    link = machine.home / "neon-template"
+    link.symlink_to(TEMPLATE_DIR)
+    template, cwd = {
+        "relative": (os.path.relpath(TEMPLATE_DIR, machine.out), machine.out),
+        "dot": (".", TEMPLATE_DIR),
+        "symlink": (link, machine.out),
+    }[naming]
+    code, output = machine.bake(*QUICK, f"database_url={POOLED}", template=template, cwd=cwd)
+    assert code == 0, output
+    [replay] = machine.replays()
+    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def test_a_config_file_with_its_own_replay_dir_gets_a_clean_replay_file(machine):
+    config = machine.home / "elsewhere.yaml"
+    config.write_text(f"replay_dir: {machine.home / 'my-replays'}\n")
+    code, output = machine.bake(*QUICK, f"database_url={POOLED}", "--config-file", str(config))
+    assert code == 0, output
+    [replay] = (machine.home / "my-replays").iterdir()
+    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def test_rebaking_over_a_project_is_refused_and_keeps_it(machine):
+    code, output = machine.bake(*QUICK, "git_init=no", f"database_url={POOLED}")
+    assert code == 0, output
+    project = machine.out / "my_neon_app"
+    env_before = (project / ".env").read_text()
+    (project / "config" / "settings.py").write_text("# my changes\n")
+    code, output = machine.bake(*QUICK, "-f", f"database_url={POOLED}")
+    assert code != 0
+    assert output.splitlines()[0].startswith("Error: ")
+    assert "already holds files; baking over it (-f) would overwrite them" in output
+    assert (project / ".env").read_text() == env_before
+    assert (project / "config" / "settings.py").read_text() == "# my changes\n"
