@@ -58,9 +58,8 @@ def encodings(password):
 
 
 def leaks(password, texts):
-    return sorted(
-        {f"{where}: {form!r}" for where, text in texts for form in encodings(password) if form in text}
-    )
+    forms = encodings(password)
+    return sorted({f"{where}: {form!r}" for where, text in texts for form in forms if form in text})
 
 
 class Machine:
