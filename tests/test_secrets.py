@@ -9,6 +9,7 @@ every form it can be written in.
 import json
 import os
 import shlex
+import shutil
 import signal
 import stat
 import subprocess
@@ -99,6 +100,10 @@ class Machine:
             for path in base.rglob("*"):
                 if path.is_file() and not path.is_symlink() and path.name != ".env":
                     found.append((str(path), path.read_bytes().decode("utf-8", "replace")))
+        for git in self.out.rglob(".git"):  # its objects are compressed: ask git for them
+            history = ["git", "-C", git.parent, "log", "--all", "-p", "--format=%B"]
+            shown = subprocess.run(history, capture_output=True, text=True, check=True)
+            found.append((f"{git} history", shown.stdout))
         return found
 
     def replays(self):
@@ -224,6 +229,23 @@ def test_every_way_of_naming_the_template_gets_a_clean_replay_file(machine, nami
     code, output = machine.bake(*QUICK, f"database_url={POOLED}", template=template, cwd=cwd)
     assert code == 0, output
     [replay] = machine.replays()
+    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def test_a_template_cloned_with_git_as_gh_does_gets_a_clean_replay_file(machine):
+    clone = machine.root / "template-repo"
+    shutil.copytree(
+        TEMPLATE_DIR, clone, ignore=shutil.ignore_patterns(".venv", ".git", "*cache*", "tests")
+    )
+    git = ["git", "-C", clone, "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "template"]):
+        subprocess.run([*git, *command], check=True)
+    code, output = machine.bake(*QUICK, f"database_url={POOLED}", template=f"git+file://{clone}")
+    assert code == 0, output
+    assert (machine.home / ".cookiecutters" / "template-repo").is_dir()
+    [replay] = machine.replays()
+    assert replay.name == "template-repo.json"
     assert stat.S_IMODE(replay.stat().st_mode) == 0o600
     assert leaks(PASSWORD, machine.texts(output)) == []
 
