@@ -16,7 +16,10 @@ sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import build  # noqa: E402
 
-answers = json.loads(os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS"))
+handed_over = os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS", None)
+if handed_over is None:
+    sys.exit("Error: this hook needs cookiecutter to load the template's local_extensions.py")
+answers = json.loads(handed_over)
 try:
     sys.exit(build.main(answers, os.getcwd()))
 except KeyboardInterrupt:

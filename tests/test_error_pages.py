@@ -6,37 +6,19 @@ The pooler is stopped, so every request that needs the database fails inside psy
 frames hold the connection string; the request's environment holds DATABASE_URL.
 """
 
-import html
-import json
-import shlex
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote, quote_plus
 
 import psycopg
 import pytest
 
+from samples import written_forms
+
 pytestmark = pytest.mark.slow
 
 DATABASE = "error_pages"
-
-
-def written_forms(password):
-    """The password as text, URL, JSON, Python, shell, conninfo or HTML writes it."""
-
-    forms = {
-        password,
-        quote(password, safe=""),
-        quote_plus(password),
-        json.dumps(password)[1:-1],
-        repr(password)[1:-1],
-        shlex.quote(password),
-        password.replace("\\", "\\\\").replace("'", "\\'"),
-    }
-    return forms | {html.escape(form) for form in forms}
 
 
 def get(url, **headers):
@@ -50,7 +32,7 @@ def get(url, **headers):
 
 @pytest.fixture(scope="module")
 def served(bake, neon):
-    """(base URL, server process) of the project's development server, DEBUG on."""
+    """(base URL, server process, its first lines) of the project's development server, DEBUG on."""
     with psycopg.connect(neon.direct_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {DATABASE}")
@@ -68,29 +50,27 @@ def served(bake, neon):
     server = subprocess.Popen(
         [baked.python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=baked.project,
-        env=baked.env(),
+        env=baked.env(PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                get(f"{base}/health/live/")
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"runserver exited: {server.stdout.read()}")
-                time.sleep(0.1)
-        yield base, server
+        started = ""
+        while "Quit the server with" not in started:  # runserver's last line before it serves
+            line = server.stdout.readline()
+            if not line:
+                pytest.fail(f"runserver exited: {started}")
+            started += line
+        yield base, server, started
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
 def test_debug_pages_health_and_logs_show_no_password_with_the_database_down(served, neon):
-    base, server = served
+    base, server, started = served
     neon.stop_pooler()
     try:
         # A session cookie makes the admin look the session up: psycopg fails to connect.
@@ -100,7 +80,7 @@ def test_debug_pages_health_and_logs_show_no_password_with_the_database_down(ser
     finally:
         neon.start_pooler()
     server.terminate()
-    log = server.communicate(timeout=10)[0]
+    log = started + server.communicate(timeout=10)[0]
     assert status == 500 and "OperationalError" in page  # Django's debug page, frames and all
     assert "conninfo" in page and "********************" in page  # psycopg's frame, masked
     assert "DATABASE_URL" in page  # the request's environment is listed, its value masked

@@ -8,7 +8,6 @@ every form it can be written in.
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import stat
@@ -16,10 +15,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import pytest
 from dotenv import dotenv_values
+
+from samples import written_forms
 
 pytestmark = pytest.mark.slow  # fifteen real cookiecutter runs, a few seconds each
 
@@ -43,19 +44,8 @@ QUICK = ["install_with=none", "check_connection=no"]
 
 
 def encodings(password):
-    """The password as each kind of output would write it."""
-    forms = {
-        password,
-        quote(password, safe=""),
-        quote(password),
-        quote_plus(password),
-        json.dumps(password)[1:-1],
-        json.dumps(password, ensure_ascii=False)[1:-1],
-        repr(password)[1:-1],
-        shlex.quote(password),
-    }
-    # A fragment long enough to be the password and nothing else, in case it is cut.
-    return forms | {password[-12:]}
+    # And a fragment long enough to be the password and nothing else, in case it is cut.
+    return written_forms(password) | {password[-12:]}
 
 
 def leaks(password, texts):
