@@ -143,7 +143,7 @@ _hook_processes = []
 
 def _tracked_popen(*args, **kwargs):
     process = subprocess.Popen(*args, **kwargs)
-    _hook_processes.append(process)
+    _hook_processes[:] = [*(p for p in _hook_processes if p.poll() is None), process]
     return process
 
 

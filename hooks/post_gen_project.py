@@ -8,6 +8,7 @@ build.py beside this file; a non-zero exit makes cookiecutter remove the half-ma
 
 import json
 import os
+import signal
 import sys
 
 os.unlink(__file__)
@@ -20,6 +21,13 @@ handed_over = os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS", None)
 if handed_over is None:
     sys.exit("Error: this hook needs cookiecutter to load the template's local_extensions.py")
 answers = json.loads(handed_over)
+
+
+def stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM from cookiecutter: stop the running step with it
+
+
+signal.signal(signal.SIGTERM, stop)
 try:
     sys.exit(build.main(answers, os.getcwd()))
 except KeyboardInterrupt:

@@ -180,7 +180,7 @@ def test_an_interrupted_bake_removes_the_project_and_leaves_no_password(machine,
     bin_dir = machine.root / "bin"
     bin_dir.mkdir()
     started = machine.root / "git-started"
-    (bin_dir / "git").write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    (bin_dir / "git").write_text(f"#!/bin/sh\necho $$ > {started}\nexec sleep 60\n")
     (bin_dir / "git").chmod(0o755)
     env = {**machine.env, "PATH": f"{bin_dir}:{machine.env['PATH']}"}
     process = subprocess.Popen(
@@ -205,6 +205,18 @@ def test_an_interrupted_bake_removes_the_project_and_leaves_no_password(machine,
     assert "Interrupted: removed the half-made" in output
     assert not (machine.out / "my_neon_app").exists()
     assert leaks(PASSWORD, machine.texts(output)) == []
+    assert not still_running(int(started.read_text()))  # the step the hook was running, too
+
+
+def still_running(pid, seconds=5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.mark.parametrize("naming", ["relative", "dot", "symlink"])
