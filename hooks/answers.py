@@ -39,8 +39,8 @@ def _dependency_names():
 RESERVED_SLUGS = (
     set(sys.stdlib_module_names)
     | {"django", "test", "tests", "site", "config", "accounts", "status", "manage"}
-    | {"psycopg", "psycopg_binary", "dotenv", "certifi", "gunicorn", "whitenoise"}
-    | {"pytest", "pytest_django", "ruff", "dj_database_url", "python_dotenv"}
+    | {"psycopg", "psycopg_binary", "dotenv", "dj_database_url", "certifi", "gunicorn"}
+    | {"whitenoise", "pytest", "pytest_django", "ruff"}
     | _dependency_names()
 )
 # Control characters (line breaks, tabs, escapes) have no place in a one-line answer.
