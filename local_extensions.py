@@ -14,6 +14,7 @@ rather than one case of it:
 - Hooks: cookiecutter renders each hook into a temporary file it never deletes. The hooks take
   the answers from an environment variable set only while the hook runs, not from the rendered
   file, so no temporary file ever holds the password.
+- The prompt for a connection string does not echo it, as psql's password prompt does not.
 - User text is data: with `--no-input`, cookiecutter renders every answer as a Jinja template,
   so `{{`/`{%` in a password changed it, or failed and printed the whole context. Only the
   template's own expressions from cookiecutter.json are rendered now; answers are taken as typed.
@@ -47,6 +48,7 @@ import cookiecutter.hooks
 import cookiecutter.main
 import cookiecutter.prompt
 from jinja2.ext import Extension
+from rich.prompt import Prompt
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 # The hooks read the answers from this variable; it exists only while a hook runs.
@@ -135,6 +137,22 @@ def _render_variable(original):
         return original(env, raw, cookiecutter_dict)  # lists and dicts come back through here
 
     return render_variable
+
+
+# At the prompt, a connection string (the password in it) is typed without echo.
+def _read_user_variable(original):
+    def read_user_variable(var_name, default_value, prompts=None, prefix=""):
+        if var_name not in answers.URL_VARIABLES:
+            return original(var_name, default_value, prompts, prefix)
+        question = (prompts or {}).get(var_name) or var_name
+        return Prompt.ask(
+            f"{prefix}{question}, not shown as you type or paste",
+            default=default_value,
+            show_default=False,
+            password=True,
+        )
+
+    return read_user_variable
 
 
 # Hooks get the answers from the environment, never from the file cookiecutter renders them into.
@@ -248,6 +266,7 @@ def _install():
     _wrap(cookiecutter.main, "dump", _dump)
     _wrap(cookiecutter.main, "generate_files", _generate_files)
     _wrap(cookiecutter.prompt, "render_variable", _render_variable)
+    _wrap(cookiecutter.prompt, "read_user_variable", _read_user_variable)
     _wrap(cookiecutter.hooks, "run_script_with_context", _run_script_with_context)
     cookiecutter.hooks.subprocess = SimpleNamespace(Popen=_tracked_popen)
     _wrap(cookiecutter.exceptions.UndefinedVariableInTemplate, "__init__", _undefined_variable_init)

@@ -8,11 +8,14 @@ every form it can be written in.
 
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -274,3 +277,68 @@ def test_rebaking_over_a_project_is_refused_and_keeps_it(machine):
     assert "already holds files; baking over it (-f) would overwrite them" in output
     assert (project / ".env").read_text() == env_before
     assert (project / "config" / "settings.py").read_text() == "# my changes\n"
+
+
+def test_the_prompt_does_not_echo_the_connection_string(machine):
+    """A person at a terminal answering every prompt: the pasted string is not shown."""
+    answers = [
+        ("Project name", ""),
+        ("Folder and package name", ""),
+        ("One-line description", ""),
+        ("Author", ""),
+        ("Neon connection string", POOLED),
+        ("Direct connection string", ""),
+        ("Django version", ""),
+        ("Install the project", "3"),  # nothing
+        ("Connect to the database once", "2"),  # no
+        ("Create a git repository", "2"),  # no
+    ]
+    command = [str(COOKIECUTTER), str(TEMPLATE_DIR), "-o", str(machine.out)]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: cookiecutter on the terminal's other end
+        os.chdir(machine.out)
+        os.execve(command[0], command, machine.env)
+    shown = b""
+    for label, answer in answers:
+        shown = read_until(terminal, shown, label.encode())
+        if answer == POOLED:  # paste only once the terminal stopped echoing
+            echo_off = lambda: not termios.tcgetattr(terminal)[3] & termios.ECHO  # noqa: E731
+            assert wait_for(echo_off), "the terminal still echoes at the connection string prompt"
+        else:
+            time.sleep(0.2)
+        os.write(terminal, answer.encode() + b"\r")
+    shown = read_until(terminal, shown, None)
+    assert os.waitpid(pid, 0)[1] == 0, shown.decode(errors="replace")
+    output = shown.decode(errors="replace")
+    assert "not shown as you type or paste" in output
+    env = dotenv_values(machine.out / "my_neon_app" / ".env", interpolate=False)
+    assert env["DATABASE_URL"] == POOLED
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
+def read_until(terminal, shown, wanted, seconds=60):
+    """What the terminal showed so far, read until `wanted` appears (None: until it closes)."""
+    start = len(shown)
+    deadline = time.monotonic() + seconds
+    while wanted is None or wanted not in shown[start:]:
+        assert time.monotonic() < deadline, f"no {wanted!r} in {shown!r}"
+        if not select.select([terminal], [], [], 0.1)[0]:
+            continue
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the other end closed
+            chunk = b""
+        if not chunk:
+            assert wanted is None, f"closed before {wanted!r}: {shown!r}"
+            return shown
+        shown += chunk
+    return shown
+
+
+def wait_for(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
