@@ -132,7 +132,8 @@ _TEMPLATE_EXPRESSIONS = {
 
 def _render_variable(original):
     def render_variable(env, raw, cookiecutter_dict):
-        if isinstance(raw, str) and raw not in _TEMPLATE_EXPRESSIONS:
+        ours = env.globals.get("template_dir") == str(TEMPLATE_DIR)  # not another template's
+        if ours and isinstance(raw, str) and raw not in _TEMPLATE_EXPRESSIONS:
             return raw
         return original(env, raw, cookiecutter_dict)  # lists and dicts come back through here
 

@@ -5,10 +5,12 @@ import io
 import os
 import random
 import socket
+from pathlib import Path
 
 import pytest
 import tomllib
 from cookiecutter.exceptions import UndefinedVariableInTemplate
+from cookiecutter.main import cookiecutter
 from dotenv import dotenv_values, load_dotenv
 
 import answers
@@ -105,3 +107,12 @@ def test_pip_without_a_reachable_index_says_so(bake, monkeypatch):
     assert "✗ install with pip into .venv" in baked.output
     assert "pip could not reach a package index: check the network" in baked.output
     assert baked.project is None  # cookiecutter removed the half-made project
+
+
+def test_another_template_baked_in_the_same_process_renders_as_usual(bake, tmp_path):
+    assert bake(**QUICK).exit_code == 0  # this template's extension is loaded and installed
+    other = tmp_path / "other"
+    (other / "{{cookiecutter.b}}").mkdir(parents=True)
+    (other / "cookiecutter.json").write_text('{"a": "x", "b": "{{ cookiecutter.a }}-y"}')
+    project = cookiecutter(str(other), no_input=True, output_dir=str(tmp_path / "out"))
+    assert Path(project).name == "x-y"
