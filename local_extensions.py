@@ -1,24 +1,75 @@
 """What this template adds to cookiecutter itself, which imports this module from the template.
 
-- `template_dir`: cookiecutter passes the template's location to hooks only as it was typed
-  (`cookiecutter .` gives "."), renders each hook into a temporary file and runs it from the
-  project being made, so a hook cannot find hooks/answers.py and hooks/build.py on its own. This
-  module's own path is the answer.
-- When a hook refuses an answer, it prints one line saying what to type; cookiecutter would add a
-  stack trace of its own machinery after it. The filter below keeps cookiecutter's message and
-  drops the trace.
-- `answers_for_the_build`: the post-gen hook gets the answers from it, and cookiecutter's own copy
-  of them loses the connection strings then (see AnswersForTheBuild).
+Cookiecutter imports this module into its own process (it is listed in `_extensions`) when it
+first renders anything, before it saves the answers or writes a file. That makes it the one place
+that can keep the database password away from everything cookiecutter itself does with answers,
+whichever way the run ends. Each wrapper below covers a whole class of leak or half-made bake,
+rather than one case of it:
+
+- The replay file: cookiecutter saves every answer in `<replay_dir>/<template>.json`, world-
+  readable, before it checks the output folder or runs a hook. Its `dump` is wrapped so the file
+  is written without passwords and 0600 in the first place, at the path and `replay_dir`
+  cookiecutter itself resolved (any config, `--config-file`, symlink, `.` or `gh:`): no later
+  clean-up has to find it, and no way of ending (refusal, crash, Ctrl-C, kill -9) can skip one.
+- Hooks: cookiecutter renders each hook into a temporary file it never deletes. The hooks take
+  the answers from an environment variable set only while the hook runs, not from the rendered
+  file, so no temporary file ever holds the password.
+- The prompt for a connection string does not echo it, as psql's password prompt does not.
+- User text is data: with `--no-input`, cookiecutter renders every answer as a Jinja template,
+  so `{{`/`{%` in a password changed it, or failed and printed the whole context. Only the
+  template's own expressions from cookiecutter.json are rendered now; answers are taken as typed.
+- Anything cookiecutter prints or logs about the context (`-v`, `--debug-file`, its
+  UndefinedVariableInTemplate report) is masked.
+- The answers are checked before cookiecutter creates the project folder (a hook would run after
+  it), and re-baking over an existing folder (`-f`) is refused: it would overwrite the user's
+  files, `.env` and history.
+- Ctrl-C or SIGTERM during the bake stops the hook and removes the half-made project, as
+  cookiecutter does when a hook fails.
+- cruft saves cookiecutter's answers in the project's `.cruft.json` after the hooks have run, and
+  renders the template again from them for `cruft update`: once the post-gen hook has its copy,
+  the connection strings and the bake-only choices are taken out of the answers cookiecutter
+  keeps, so what is saved holds no password and renders only the files.
+- `template_dir` tells the hooks where the template lives (`cookiecutter .` only says ".").
 """
 
+import contextlib
+import functools
+import importlib.util
+import inspect
+import json
 import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
-from jinja2 import pass_eval_context
+import cookiecutter.exceptions
+import cookiecutter.hooks
+import cookiecutter.main
+import cookiecutter.prompt
 from jinja2.ext import Extension
-from jinja2.filters import do_tojson
+from rich.prompt import Prompt
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
+# The hooks read the answers from this variable; it exists only while a hook runs.
+ANSWERS_VARIABLE = "COOKIECUTTER_DJANGO_NEON_ANSWERS"
+
+
+def _load_answers():
+    # A name of its own: the cookiecutter process may import other templates' modules.
+    spec = importlib.util.spec_from_file_location(
+        "cookiecutter_django_neon_answers", TEMPLATE_DIR / "hooks" / "answers.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+answers = _load_answers()
 
 
 class TemplateDir(Extension):
@@ -29,16 +80,94 @@ class TemplateDir(Extension):
         environment.globals["template_dir"] = str(TEMPLATE_DIR)
 
 
-class WithoutHookTraceback(logging.Filter):
-    """A failed hook has said why; the trace through cookiecutter's code adds nothing."""
+class AnswerFilters(Extension):
+    """Filters that write an answer into one kind of file, whatever characters it holds."""
 
-    def filter(self, record):
-        if "hook script didn't exit successfully" in str(record.msg):
-            record.exc_info = record.exc_text = None
-        return True
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters.update(
+            toml_string=answers.toml_string,
+            docstring_text=answers.docstring_text,
+            markdown_text=answers.markdown_text,
+        )
 
 
-logging.getLogger("cookiecutter.hooks").addFilter(WithoutHookTraceback())
+class RefusedAnswer(cookiecutter.exceptions.FailedHookException):
+    """An answer the template cannot use. Cookiecutter's CLI prints these in one line."""
+
+
+class ProjectExists(cookiecutter.exceptions.OutputDirExistsException):
+    """`-f` over a folder that already holds files."""
+
+
+def _ours(path):
+    with contextlib.suppress(OSError):
+        return Path(path).resolve().is_relative_to(TEMPLATE_DIR)
+    return False
+
+
+def _wrap(owner, name, make_wrapper):
+    """Replace owner.name with make_wrapper(original), once per process however often cookiecutter
+    imports this module (each import wraps the original, not the previous wrapper)."""
+    current = getattr(owner, name)
+    original = getattr(current, "__wrapped__", current)
+    setattr(owner, name, functools.wraps(original)(make_wrapper(original)))
+
+
+# The replay file, written without passwords and private, where cookiecutter chose to put it.
+def _dump(original):
+    def dump(replay_dir, template_name, context):
+        result = original(replay_dir, template_name, answers.masked(context))
+        replay = Path(replay_dir) / f"{template_name.removesuffix('.json')}.json"
+        with contextlib.suppress(OSError):
+            replay.chmod(0o600)
+        return result
+
+    return dump
+
+
+# Answers are data: only the template's own expressions are Jinja.
+_TEMPLATE_EXPRESSIONS = {
+    value
+    for value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8")).values()
+    if isinstance(value, str) and ("{{" in value or "{%" in value)
+}
+
+
+def _render_variable(original):
+    def render_variable(env, raw, cookiecutter_dict):
+        ours = env.globals.get("template_dir") == str(TEMPLATE_DIR)  # not another template's
+        if ours and isinstance(raw, str) and raw not in _TEMPLATE_EXPRESSIONS:
+            return raw
+        return original(env, raw, cookiecutter_dict)  # lists and dicts come back through here
+
+    return render_variable
+
+
+# At the prompt, a connection string (the password in it) is typed without echo.
+def _read_user_variable(original):
+    def read_user_variable(var_name, default_value, prompts=None, prefix=""):
+        if var_name not in answers.URL_VARIABLES:
+            return original(var_name, default_value, prompts, prefix)
+        question = (prompts or {}).get(var_name) or var_name
+        return Prompt.ask(
+            f"{prefix}{question}, not shown as you type or paste",
+            default=default_value,
+            show_default=False,
+            password=True,
+        )
+
+    return read_user_variable
+
+
+# Hooks get the answers from the environment, never from the file cookiecutter renders them into.
+_hook_processes = []
+
+
+def _tracked_popen(*args, **kwargs):
+    process = subprocess.Popen(*args, **kwargs)
+    _hook_processes[:] = [*(p for p in _hook_processes if p.poll() is None), process]
+    return process
 
 
 # Answers that steer only the bake itself, and the values that make a second render skip them.
@@ -51,24 +180,120 @@ BAKE_ONLY_ANSWERS = {
 }
 
 
-class AnswersForTheBuild(Extension):
-    """Adds the `answers_for_the_build` filter: the answers as JSON, handed over once.
+def _run_script_with_context(original):
+    def run_script_with_context(script_path, cwd, context):
+        if not _ours(script_path):
+            return original(script_path, cwd, context)
+        answers_given = context["cookiecutter"]
+        os.environ[ANSWERS_VARIABLE] = json.dumps(answers_given)
+        # The hook has its copy now; cruft saves this very dict in .cruft.json.
+        answers_given.update(
+            (name, value) for name, value in BAKE_ONLY_ANSWERS.items() if name in answers_given
+        )
+        try:
+            return original(script_path, cwd, context)
+        finally:
+            os.environ.pop(ANSWERS_VARIABLE, None)
 
-    cruft saves cookiecutter's answers in the project's .cruft.json, after the hooks have run, and
-    renders the template again from them for `cruft update` and `cruft diff`. Cookiecutter renders
-    each hook with the very dict it keeps, in this process, so the moment the post-gen hook has its
-    copy is the one place to take the connection strings (the password) out of it, whatever way
-    the template was run. What is saved then renders only the files, which is all an update needs:
-    no second install, connection check or git repository, and no password.
-    """
-
-    def __init__(self, environment):
-        super().__init__(environment)
-        environment.filters["answers_for_the_build"] = answers_for_the_build
+    return run_script_with_context
 
 
-@pass_eval_context
-def answers_for_the_build(eval_context, answers):
-    handed_over = do_tojson(eval_context, answers)
-    answers.update((name, value) for name, value in BAKE_ONLY_ANSWERS.items() if name in answers)
-    return handed_over
+# Checks before the first folder is made; an interrupted bake leaves nothing behind.
+def _generate_files(original):
+    signature = inspect.signature(original)
+
+    def generate_files(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        options = call.arguments
+        if not _ours(options["repo_dir"]):
+            return original(*args, **kwargs)
+        context = options["context"]["cookiecutter"]
+        try:
+            answers.check_answers(answers.resolved(context, os.environ))
+        except answers.AnswerError as error:
+            raise RefusedAnswer(f"Error: {error}") from None
+        project = Path(options["output_dir"], context["project_slug"]).absolute()
+        problem = answers.existing_project_problem(project)
+        if options["overwrite_if_exists"] and problem:
+            raise ProjectExists(
+                f"Error: {problem}; baking over it (-f) would overwrite them, .env and git "
+                "history included: bake into another folder (-o) or move it away"
+            )
+        existed = project.exists()
+        try:
+            with _sigterm_as_interrupt():
+                return original(*args, **kwargs)
+        except KeyboardInterrupt:
+            _stop_hooks()
+            if not existed and not options["keep_project_on_failure"]:
+                shutil.rmtree(project, ignore_errors=True)
+                print(f"Interrupted: removed the half-made {project}", file=sys.stderr)
+            raise
+
+    return generate_files
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends the bake the way Ctrl-C does, so the same clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_hooks():
+    """A terminal's Ctrl-C reaches the hook too; a SIGTERM to cookiecutter alone does not."""
+    while _hook_processes:
+        process = _hook_processes.pop()
+        if process.poll() is None:
+            process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+
+
+# What cookiecutter prints or logs about the context, masked.
+class MaskedLog(logging.Filter):
+    def filter(self, record):
+        if "hook script didn't exit successfully" in str(record.msg):
+            # The hook has said why; the trace through cookiecutter's code adds nothing.
+            record.exc_info = record.exc_text = None
+        record.msg = answers.masked(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(answers.masked(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = answers.masked(record.args)
+        return True
+
+
+def _undefined_variable_init(original):
+    def __init__(self, message, error, context):  # noqa: N807
+        original(self, message, error, answers.masked(context))
+
+    return __init__
+
+
+def _install():
+    _wrap(cookiecutter.main, "dump", _dump)
+    _wrap(cookiecutter.main, "generate_files", _generate_files)
+    _wrap(cookiecutter.prompt, "render_variable", _render_variable)
+    _wrap(cookiecutter.prompt, "read_user_variable", _read_user_variable)
+    _wrap(cookiecutter.hooks, "run_script_with_context", _run_script_with_context)
+    cookiecutter.hooks.subprocess = SimpleNamespace(Popen=_tracked_popen)
+    _wrap(cookiecutter.exceptions.UndefinedVariableInTemplate, "__init__", _undefined_variable_init)
+    for name in ("cookiecutter", "main", "generate", "prompt", "hooks", "replay", "utils"):
+        logger = logging.getLogger(name if name == "cookiecutter" else f"cookiecutter.{name}")
+        logger.filters = [f for f in logger.filters if type(f).__name__ != "MaskedLog"]
+        logger.addFilter(MaskedLog())
+
+
+_install()

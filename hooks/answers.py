@@ -25,15 +25,32 @@ def _load_neon():
 
 neon = _load_neon()
 
+
+def _dependency_names():
+    """The baked project's dependencies, as distributions (normalized) name them."""
+    pyproject = (TEMPLATE_PROJECT / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.findall(r'^\s*"([A-Za-z0-9][A-Za-z0-9._-]*)', pyproject, re.MULTILINE)
+    return {re.sub(r"[-_.]+", "_", name).lower() for name in found}
+
+
 # Names a project folder must not take: they would shadow what Django, Python or the baked
-# project itself imports when the folder's parent is on sys.path.
+# project itself imports when the folder's parent is on sys.path, or clash with a dependency's
+# distribution name (the slug is the project's own distribution name).
 RESERVED_SLUGS = (
     set(sys.stdlib_module_names)
     | {"django", "test", "tests", "site", "config", "accounts", "status", "manage"}
-    | {"psycopg", "dotenv", "dj_database_url", "certifi", "gunicorn", "pytest", "ruff"}
+    | {"psycopg", "psycopg_binary", "dotenv", "dj_database_url", "certifi", "gunicorn"}
+    | {"whitenoise", "pytest", "pytest_django", "ruff"}
+    | _dependency_names()
 )
-# Characters that would break the Python, TOML and Markdown the answers are written into.
-UNSAFE_TEXT = re.compile(r'["\\\n\r{}]')
+# Control characters (line breaks, tabs, escapes) have no place in a one-line answer.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Variables that hold the connection strings when the answers leave them empty: the way to bake
+# without the password passing through cookiecutter (its prompts, replay file, logs).
+URL_VARIABLES = {
+    "database_url": "NEON_DATABASE_URL",
+    "database_url_unpooled": "NEON_DATABASE_URL_UNPOOLED",
+}
 
 
 class AnswerError(ValueError):
@@ -43,8 +60,8 @@ class AnswerError(ValueError):
 def check_answers(answers):
     """Raise AnswerError for the first unusable answer, in the order the prompts ask them."""
     for field in ("project_name", "description", "author_name"):
-        if UNSAFE_TEXT.search(answers[field]):
-            raise AnswerError(f"{field} may not contain quotes, backslashes, braces or line breaks")
+        if CONTROL_CHARACTERS.search(answers[field]):
+            raise AnswerError(f"{field} contains a line break or control character: type one line")
     if not answers["project_name"].strip():
         raise AnswerError("project_name is empty: type a name such as My Neon App")
     slug = answers["project_slug"]
@@ -57,7 +74,7 @@ def check_answers(answers):
             f"project_slug '{slug}' would shadow the module of that name; pick another, "
             f"e.g. {slug}_site"
         )
-    urls = {name: answers[name].strip() for name in ("database_url", "database_url_unpooled")}
+    urls = {name: neon.pasted(answers[name]) for name in ("database_url", "database_url_unpooled")}
     if urls["database_url_unpooled"] and not urls["database_url"]:
         raise AnswerError(
             "database_url is empty but database_url_unpooled is set: paste the connection "
@@ -79,7 +96,7 @@ def check_answers(answers):
 
 def database_urls(url, unpooled=""):
     """(pooled URL for the app, direct URL for migrations) from what the user pasted."""
-    url, unpooled = url.strip(), unpooled.strip()
+    url, unpooled = neon.pasted(url), neon.pasted(unpooled)
     if not url:
         return "", ""
     return neon.pooled(url), unpooled or neon.direct(url)
@@ -112,24 +129,59 @@ def write_private(path, text):
     os.replace(temporary, path)
 
 
-def replay_file(repo_dir):
-    """Where cookiecutter saved these answers (its replay file), per the user's config."""
-    from cookiecutter.config import get_user_config
+def resolved(answers, environ):
+    """The answers, with each empty connection string taken from its NEON_* variable if set."""
+    answers = dict(answers)
+    for field, variable in URL_VARIABLES.items():
+        if not answers.get(field, "").strip() and environ.get(variable, "").strip():
+            answers[field] = environ[variable]
+            _SECRETS.update(neon.passwords(neon.pasted(environ[variable])))
+    return answers
 
-    replay_dir = get_user_config().get("replay_dir")
-    return Path(replay_dir) / f"{Path(repo_dir).name}.json"
+
+def existing_project_problem(folder):
+    """Why baking into `folder` would destroy the user's work, or "" if it would not."""
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()):
+        return f"{folder} already holds files"
+    return ""
 
 
-def scrub_replay(path):
-    """Take the passwords out of cookiecutter's replay file, which it leaves world-readable."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    replay = json.loads(path.read_text(encoding="utf-8"))
-    for answers in replay.values():
-        if isinstance(answers, dict):
-            for name in ("database_url", "database_url_unpooled"):
-                if isinstance(answers.get(name), str):
-                    answers[name] = neon.without_password(answers[name])
-    write_private(path, json.dumps(replay, indent=2))
-    return True
+# Every password seen in a connection string, so that text which merely contains one (a log
+# line already formatted) can be masked too.
+_SECRETS = set()
+
+
+def masked(value):
+    """A copy of `value` (a context, a log argument) with every database password taken out."""
+    if isinstance(value, dict):
+        return type(value)((key, masked(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(masked(item) for item in value)
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower().startswith(("postgres://", "postgresql://", "psql ", "'", '"')):
+        url = neon.pasted(value)
+        found = neon.passwords(url)
+        if found:
+            _SECRETS.update(found)
+            return neon.without_password(url)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        for form in sorted(neon.password_forms(secret), key=len, reverse=True):
+            value = value.replace(form, "****")
+    return value
+
+
+def toml_string(text):
+    """`text` as a TOML basic string, quotes included (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def docstring_text(text):
+    """`text` safe inside a triple-quoted Python docstring."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def markdown_text(text):
+    """`text` shown as typed in Markdown, not read as emphasis, links or HTML."""
+    return re.sub(r"([\\`*_\[\]<>])", r"\\\1", text)

@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import answers
 
@@ -226,11 +225,28 @@ def install(project, tool, python):
     if tool == "uv":
         run([find_uv(), "sync", "--quiet", "--python", python], cwd=project, env=env)
     else:
-        run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
-        pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
-        run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+        try:
+            run([python, "-m", "venv", "--upgrade-deps", ".venv"], cwd=project, env=env)
+            pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet"]
+            run([*pip, ".", "--group", "dev"], cwd=project, env=env)
+        except StepFailed as failure:
+            if INDEX_UNREACHABLE.search(str(failure)):
+                raise StepFailed(f"{NO_INDEX}\n{failure}") from None
+            raise
         remove_build_leftovers(project)
     return installed_versions(project / ".venv")
+
+
+# What pip says when it reached no package index: nothing found at all, or (venv's
+# --upgrade-deps fails quietly) a pip too old for --group left in .venv.
+INDEX_UNREACHABLE = re.compile(
+    r"from versions: none|no such option: --group|NewConnectionError|Connection refused"
+    r"|Failed to establish|Temporary failure in name resolution|ProxyError"
+)
+NO_INDEX = (
+    "pip could not reach a package index: check the network, your proxy or PIP_INDEX_URL, "
+    "or bake with install_with=none and install later"
+)
 
 
 def remove_build_leftovers(project):
@@ -353,18 +369,19 @@ class GitCommitFailed(Exception):
 
 
 def password_texts(*urls):
-    """Each password as it appears in a URL and as typed, for Report to mask."""
-    texts = set()
-    for url in urls:
-        password = urlsplit(url.strip()).password if url.strip() else None
-        if password:
-            texts |= {password, unquote(password)}
-    return texts
+    """Each password in the URLs, in every form it can be printed in, for Report to mask."""
+    return {
+        form
+        for url in urls
+        for password in answers.neon.passwords(answers.neon.pasted(url))
+        for form in answers.neon.password_forms(password)
+    }
 
 
 def main(context, project):
     """Run every step for the project in `project`; returns the hook's exit status."""
     project = Path(project)
+    context = answers.resolved(context, os.environ)
     report = Report(password_texts(context["database_url"], context["database_url_unpooled"]))
     tool = context["install_with"]
     report.say(f"Checking {project.name}:")

@@ -1,12 +1,14 @@
 """Write .env, then prove the baked project builds: install it, run Django's checks, connect once.
 
-Cookiecutter renders this script with the answers, password included, into a temporary file
-that it never deletes: the first thing the script does is delete itself. The steps live in
+The answers were checked before cookiecutter made the project folder (local_extensions.py). They
+arrive in an environment variable that exists only while this hook runs, not in this file:
+cookiecutter renders each hook into a temporary file that it never deletes. The steps live in
 build.py beside this file; a non-zero exit makes cookiecutter remove the half-made project.
 """
 
 import json
 import os
+import signal
 import sys
 
 os.unlink(__file__)
@@ -15,7 +17,18 @@ sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import build  # noqa: E402
 
-# The answers arrive as JSON in a raw triple-quoted string: no character in them can end it.
-# answers_for_the_build (local_extensions.py) is tojson that then takes the connection strings
-# out of cookiecutter's own copy of the answers, which cruft saves in .cruft.json.
-sys.exit(build.main(json.loads(r"""{{ cookiecutter | answers_for_the_build }}"""), os.getcwd()))
+handed_over = os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS", None)
+if handed_over is None:
+    sys.exit("Error: this hook needs cookiecutter to load the template's local_extensions.py")
+answers = json.loads(handed_over)
+
+
+def stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM from cookiecutter: stop the running step with it
+
+
+signal.signal(signal.SIGTERM, stop)
+try:
+    sys.exit(build.main(answers, os.getcwd()))
+except KeyboardInterrupt:
+    sys.exit(130)  # cookiecutter, interrupted too, removes the half-made project

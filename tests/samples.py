@@ -1,6 +1,9 @@
 """Connection strings shaped like the ones Neon's Connect dialog gives, for the template's tests."""
 
-from urllib.parse import quote
+import html
+import json
+import shlex
+from urllib.parse import quote, quote_plus
 
 # Every character that breaks naive URL, shell, .env or config-file handling.
 HARD_PASSWORD = "p@ss:w/rd?#%& x'\"$\\"
@@ -10,3 +13,22 @@ POOLED = (
     ".us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
 )
 DIRECT = POOLED.replace("-pooler", "")
+
+# How each kind of output writes a text out: where a password must be looked for.
+ENCODERS = (
+    str,
+    lambda text: quote(text, safe=""),  # percent-encoded, as in a URL's user-info
+    quote,
+    quote_plus,  # a form or query string
+    lambda text: json.dumps(text)[1:-1],
+    lambda text: json.dumps(text, ensure_ascii=False)[1:-1],
+    lambda text: repr(text)[1:-1],  # Python's repr, as logs and debug pages show values
+    shlex.quote,
+    lambda text: text.replace("\\", "\\\\").replace("'", "\\'"),  # libpq's conninfo
+)
+
+
+def written_forms(text):
+    """`text` as each kind of output writes it, and each of those in HTML."""
+    forms = {encode(text) for encode in ENCODERS}
+    return forms | {html.escape(form) for form in forms}

@@ -1,6 +1,5 @@
 """Unit tests of hooks/answers.py: what the hooks do with the answers, no bake needed."""
 
-import json
 import stat
 
 import pytest
@@ -28,6 +27,34 @@ def test_good_answers_pass():
 
 
 @pytest.mark.parametrize(
+    "changes",
+    [
+        {"project_name": 'The "Best" App', "description": "It's \\ {{ fine }} {% too %}"},
+        {"author_name": "Zoë O'Brien"},
+        {"database_url": f"'{POOLED}'"},
+        {"database_url": f"psql '{POOLED}'\n"},
+        {"database_url": f'"{POOLED}"', "database_url_unpooled": f"psql '{DIRECT}'"},
+        {"database_url": POOLED.replace(f":{ENCODED_PASSWORD}@", "@") + "&password=x"},
+        {"database_url": "postgresql://local@db.lan/app"},  # a server of your own may trust you
+    ],
+)
+def test_answers_people_reasonably_type_pass(changes):
+    answers.check_answers(good_answers(**changes))
+
+
+def test_a_pasted_psql_line_or_quoted_url_gives_the_plain_urls():
+    assert answers.database_urls(f"psql '{POOLED}'", f'"{DIRECT}"') == (POOLED, DIRECT)
+
+
+def test_empty_urls_come_from_the_documented_variables():
+    environ = {"NEON_DATABASE_URL": POOLED, "NEON_DATABASE_URL_UNPOOLED": DIRECT}
+    resolved = answers.resolved(good_answers(database_url=""), environ)
+    assert (resolved["database_url"], resolved["database_url_unpooled"]) == (POOLED, DIRECT)
+    typed = answers.resolved(good_answers(), {"NEON_DATABASE_URL": "postgresql://other/db"})
+    assert typed["database_url"] == POOLED  # what was typed wins
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"project_slug": "My App"}, "project_slug 'My App' must be a lowercase Python identifier"),
@@ -37,8 +64,33 @@ def test_good_answers_pass():
         ({"project_slug": "site"}, "would shadow"),
         ({"project_slug": "json"}, "would shadow"),
         ({"project_slug": "config"}, "would shadow"),
-        ({"project_name": 'The "Best" App'}, "project_name may not contain quotes"),
-        ({"description": "two\nlines"}, "description may not contain"),
+        ({"project_slug": "dj_database_url"}, "project_slug 'dj_database_url' would shadow"),
+        ({"project_slug": "python_dotenv"}, "project_slug 'python_dotenv' would shadow"),
+        ({"project_slug": "whitenoise"}, "project_slug 'whitenoise' would shadow"),
+        ({"project_slug": "a/b"}, "project_slug 'a/b' must be a lowercase Python identifier"),
+        ({"description": "two\nlines"}, "description contains a line break or control char"),
+        ({"author_name": "Ada\x1b[31m"}, "author_name contains a line break or control char"),
+        ({"project_name": "Tab\there"}, "project_name contains a line break or control char"),
+        (
+            {"database_url": POOLED + "&sslmode=require"},
+            "database_url gives sslmode more than once: keep one",
+        ),
+        (
+            {"database_url": POOLED.replace("sslmode=require", "sslmode=REQUIRE")},
+            "database_url has sslmode=REQUIRE, which libpq does not know: use sslmode=require",
+        ),
+        (
+            {"database_url": POOLED.replace("neon.tech/", "neon.tech./")},
+            "database_url has a host ending in a dot: remove it",
+        ),
+        (
+            {"database_url": POOLED.replace(".tech/", ".tech,ep-b.us-east-2.aws.neon.tech/")},
+            "database_url names several hosts; Neon gives one",
+        ),
+        (
+            {"database_url": POOLED.replace(f":{ENCODED_PASSWORD}@", "@")},
+            "database_url has no password: copy the whole string from Neon's Connect dialog",
+        ),
         ({"project_name": "  "}, "project_name is empty"),
         ({"database_url": "mysql://u:p@h/db"}, "database_url must start with postgresql://"),
         ({"database_url_unpooled": "postgresql://u:p@h"}, "database_url_unpooled names no"),
@@ -107,23 +159,13 @@ def test_write_private_makes_an_owner_only_file_even_over_an_open_one(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["secret"]
 
 
-def test_scrub_replay_removes_passwords_and_keeps_the_rest(tmp_path):
-    replay = tmp_path / "template.json"
-    replay.write_text(json.dumps({"cookiecutter": good_answers(database_url_unpooled=DIRECT)}))
-    replay.chmod(0o644)
-    assert answers.scrub_replay(replay)
-    saved = json.loads(replay.read_text())["cookiecutter"]
-    assert saved["database_url"] == POOLED.replace(f":{ENCODED_PASSWORD}@", "@")
-    assert saved["database_url_unpooled"] == DIRECT.replace(f":{ENCODED_PASSWORD}@", "@")
-    assert saved["project_slug"] == "my_neon_app"
-    assert stat.S_IMODE(replay.stat().st_mode) == 0o600
-    assert not answers.scrub_replay(tmp_path / "missing.json")
-
-
-def test_replay_file_follows_the_user_config(tmp_path, monkeypatch):
-    config = tmp_path / "config.yaml"
-    config.write_text(f"replay_dir: {tmp_path / 'replays'}\n")
-    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
-    assert answers.replay_file("/somewhere/cookiecutter-django-neon") == (
-        tmp_path / "replays" / "cookiecutter-django-neon.json"
+def test_masked_takes_passwords_out_of_a_context_and_keeps_the_rest():
+    context = {"cookiecutter": good_answers(database_url_unpooled=DIRECT), "_n": [POOLED]}
+    saved = answers.masked(context)
+    assert saved["cookiecutter"]["database_url"] == POOLED.replace(f":{ENCODED_PASSWORD}@", "@")
+    assert saved["cookiecutter"]["database_url_unpooled"] == DIRECT.replace(
+        f":{ENCODED_PASSWORD}@", "@"
     )
+    assert saved["_n"] == [saved["cookiecutter"]["database_url"]]
+    assert saved["cookiecutter"]["project_slug"] == "my_neon_app"
+    assert context["cookiecutter"]["database_url"] == POOLED  # a copy: the bake keeps the URL

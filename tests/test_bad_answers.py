@@ -19,7 +19,7 @@ TEMPLATE = Path(__file__).resolve().parent.parent
         ({"project_slug": "django"}, "project_slug 'django' would shadow the module of that name"),
         ({"project_slug": "test"}, "project_slug 'test' would shadow"),
         ({"project_slug": "import"}, "project_slug 'import' would shadow"),
-        ({"project_name": 'Say "hi"'}, "project_name may not contain quotes"),
+        ({"project_slug": "a/b"}, "project_slug 'a/b' must be a lowercase Python identifier"),
         ({"database_url": "mysql://u:p@host/db"}, "database_url must start with postgresql://"),
         ({"database_url": "postgresql://u:p@/neondb"}, "database_url has no host"),
         ({"database_url": SECRET_URL}, "database_url has an invalid port"),
@@ -69,6 +69,6 @@ def test_the_cli_shows_the_reason_without_a_traceback(tmp_path, cookiecutter_con
         text=True,
     )
     assert result.returncode != 0
-    assert "Error: project_slug 'site' would shadow the module of that name" in result.stderr
+    assert "Error: project_slug 'site' would shadow the module of that name" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -9,13 +9,17 @@ the direct host. `databases()` turns the environment into Django's DATABASES acc
 All but `databases()` is standard library, so the template's hooks import this module too.
 """
 
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+import html
+import json
+import shlex
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 POOLER_SUFFIX = "-pooler"
 NEON_DOMAIN = ".neon.tech"
 # Neon suspends an idle compute after 5 minutes by default, cutting every connection.
 SCALE_TO_ZERO_SECONDS = 300
 WEAK_SSLMODES = {"disable", "allow", "prefer"}
+SSLMODES = WEAK_SSLMODES | {"require", "verify-ca", "verify-full"}
 # A cold compute takes a few hundred milliseconds to wake; leave room for a slow network.
 CONNECT_TIMEOUT_SECONDS = 10
 # While a compute wakes or restarts, new connections are refused or dropped for a moment.
@@ -27,8 +31,8 @@ class NeonConfigError(ValueError):
 
 
 def check(url, name="DATABASE_URL"):
-    """Return the URL without surrounding blanks, or raise NeonConfigError saying what is wrong."""
-    url = url.strip()
+    """Return the URL as pasted() reads it, or raise NeonConfigError saying what is wrong."""
+    url = pasted(url)
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise NeonConfigError(
@@ -37,6 +41,10 @@ def check(url, name="DATABASE_URL"):
     if parts.fragment:
         raise NeonConfigError(
             f"{name} contains '#': percent-encode special characters in the password (# is %23)"
+        )
+    if "," in parts.netloc.rpartition("@")[2]:
+        raise NeonConfigError(
+            f"{name} names several hosts; Neon gives one: paste a single connection string"
         )
     try:
         port = parts.port
@@ -51,7 +59,23 @@ def check(url, name="DATABASE_URL"):
         raise NeonConfigError(f"{name} has no host: use postgresql://user:password@host/dbname")
     if not parts.path.strip("/"):
         raise NeonConfigError(f"{name} names no database: end it with /neondb or your database")
-    sslmode = dict(parse_qsl(parts.query)).get("sslmode", "require")
+    if parts.hostname.endswith("."):
+        raise NeonConfigError(
+            f"{name} has a host ending in a dot: remove it (…neon.tech, not …neon.tech.)"
+        )
+    if is_neon(url) and not parts.password and "password" not in _parameters(url):
+        raise NeonConfigError(
+            f"{name} has no password: copy the whole string from Neon's Connect dialog"
+        )
+    parameters = parse_qsl(parts.query, keep_blank_values=True)
+    repeated = sorted({key for key, _ in parameters if [k for k, _ in parameters].count(key) > 1})
+    if repeated:
+        raise NeonConfigError(f"{name} gives {repeated[0]} more than once: keep one")
+    sslmode = dict(parameters).get("sslmode", "require")
+    if sslmode not in SSLMODES:
+        raise NeonConfigError(
+            f"{name} has sslmode={sslmode}, which libpq does not know: use sslmode=require"
+        )
     if sslmode in WEAK_SSLMODES:
         raise NeonConfigError(
             f"{name} asks for sslmode={sslmode}, but Neon needs TLS: use sslmode=require"
@@ -125,12 +149,57 @@ def _with_endpoint(url, endpoint):
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def pasted(url):
+    """The connection string in what a user pasted: Neon's dialog also offers it quoted, or as
+    a `psql '…'` command line."""
+    url = url.strip()
+    if url.startswith("psql "):
+        url = url.removeprefix("psql ").strip()
+    if len(url) > 1 and url[0] == url[-1] and url[0] in "'\"":
+        url = url[1:-1].strip()
+    return url
+
+
+def _parameters(url):
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
 def without_password(url):
-    """The URL with no password in it, for anything saved outside .env."""
+    """The URL with no password in it (user-info or parameter), for anything saved outside .env."""
     parts = urlsplit(url)
     userinfo, at, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}{at}{hostport}"))
+    query = parts.query
+    if "password" in _parameters(url):
+        kept = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(key, value) for key, value in kept if key != "password"])
+    return urlunsplit(parts._replace(netloc=f"{user}{at}{hostport}", query=query))
+
+
+def passwords(url):
+    """The passwords a connection string carries: as written in it, and as the server gets them."""
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    written = userinfo.partition(":")[2]
+    found = {written, unquote(written), _parameters(url).get("password", "")}
+    return found - {""}
+
+
+def password_forms(password):
+    """Every way a password can be written out: as typed, in a URL, in JSON, Python, HTML,
+    a shell or a libpq conninfo string; what has to be masked wherever text leaves a process."""
+    plain = {
+        password,
+        quote(password, safe=""),
+        quote(password),
+        quote_plus(password),
+        json.dumps(password)[1:-1],
+        json.dumps(password, ensure_ascii=False)[1:-1],
+        repr(password + '"')[1:-2],  # Python's repr inside '…', then inside "…"
+        repr("'" + password)[2:-1] if '"' not in password else password,
+        password.replace("\\", "\\\\").replace("'", "\\'"),  # libpq conninfo
+        shlex.quote(password),
+    }
+    return {form for text in plain for form in (text, html.escape(text))} - {""}
 
 
 def url_from_pg_variables(environ, host_variable="PGHOST"):

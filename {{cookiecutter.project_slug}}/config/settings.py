@@ -1,4 +1,4 @@
-"""Settings for {{ cookiecutter.project_name }}.
+"""Settings for {{ cookiecutter.project_name | docstring_text }}.
 
 Every value that differs between machines comes from the environment; `.env` fills in what the
 environment leaves unset (see .env.example for the full list). The database wiring for Neon lives
@@ -15,7 +15,8 @@ from config import neon
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-load_dotenv(BASE_DIR / ".env", override=False)
+# Literally: a password may contain ${…}, which python-dotenv would otherwise expand.
+load_dotenv(BASE_DIR / ".env", override=False, interpolate=False)
 
 
 def env_bool(name, default=False):
@@ -131,6 +132,10 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DE
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+
+# Debug pages and error e-mails hide anything that shows the database password.
+DEFAULT_EXCEPTION_REPORTER = "config.error_reports.MaskingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.MaskingReporterFilter"
 
 # One line per event, with time, level and logger, to stderr, where the platform collects it.
 # Django's own loggers (requests, runserver) hand their lines to this one handler instead of
