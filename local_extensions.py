@@ -87,6 +87,7 @@ class AnswerFilters(Extension):
         super().__init__(environment)
         environment.filters.update(
             toml_string=answers.toml_string,
+            python_string=answers.python_string,
             docstring_text=answers.docstring_text,
             markdown_text=answers.markdown_text,
         )

@@ -177,6 +177,14 @@ def toml_string(text):
     return json.dumps(text, ensure_ascii=False)
 
 
+def python_string(text):
+    """`text` as a Python string literal, quoted the way ruff's formatter would quote it."""
+    escaped = text.replace("\\", "\\\\")
+    if text.count("'") < text.count('"'):
+        return "'" + escaped.replace("'", "\\'") + "'"
+    return '"' + escaped.replace('"', '\\"') + '"'
+
+
 def docstring_text(text):
     """`text` safe inside a triple-quoted Python docstring."""
     return text.replace("\\", "\\\\").replace('"', '\\"')

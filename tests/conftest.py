@@ -153,7 +153,8 @@ def bake_with(cookies, template, answers, keep_project_on_failure=False):
             sys.modules.pop("local_extensions", None)
         if result.exception is not None:
             # The CLI prints this; write it where the hooks' output goes (fd 2), in order.
-            print(f"{type(result.exception).__name__}: {result.exception}", file=sys.__stderr__, flush=True)
+            error = f"{type(result.exception).__name__}: {result.exception}"
+            print(error, file=sys.__stderr__, flush=True)
     new_folders = set(bakes.iterdir()) - folders_before
     if len(new_folders) > 1:
         pytest.fail(f"pytest-cookies made {len(new_folders)} folders for one bake")

@@ -39,12 +39,23 @@ def test_bad_answer_is_refused_with_one_line_and_nothing_written(
 ):
     result = cookies.bake(extra_context={**QUICK, **answers}, template=str(TEMPLATE))
     assert result.exit_code != 0 and result.project_path is None
-    # The hook is a separate process: pytest's capfd sees what it wrote to the terminal.
+    # Refused inside cookiecutter's process (local_extensions.py), before any hook or folder:
+    # one line, which cookiecutter's CLI prints as it is.
+    refusal = str(result.exception)
+    assert refusal.startswith(f"Error: {message}") and "\n" not in refusal
     out, err = capfd.readouterr()
-    assert f"Error: {message}" in (out + err).splitlines()[0]
     assert "Traceback" not in out + err
     (bake_folder,) = (tmp_path / "cookies").iterdir()  # pytest-cookies' folder for this bake
     assert list(bake_folder.iterdir()) == []
+
+
+def test_capfd_sees_what_the_post_gen_hook_prints(cookies, capfd):
+    # The hook is a separate process: pytest's capfd sees what it wrote to the terminal.
+    result = cookies.bake(extra_context={**QUICK, "project_name": "Seen By Capfd"})
+    assert result.exit_code == 0, result.exception
+    out, _ = capfd.readouterr()
+    assert out.splitlines()[0] == "Checking seen_by_capfd:"
+    assert "  1 ✓ wrote .env, readable only by you" in out
 
 
 def test_a_refused_bake_still_takes_the_password_out_of_the_replay_file(bake):

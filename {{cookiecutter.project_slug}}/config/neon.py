@@ -11,6 +11,7 @@ All but `databases()` is standard library, so the template's hooks import this m
 
 import html
 import json
+import re
 import shlex
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
@@ -68,7 +69,7 @@ def check(url, name="DATABASE_URL"):
             f"{name} has no password: copy the whole string from Neon's Connect dialog"
         )
     parameters = parse_qsl(parts.query, keep_blank_values=True)
-    repeated = sorted({key for key, _ in parameters if [k for k, _ in parameters].count(key) > 1})
+    repeated = repeated_parameters(url)
     if repeated:
         raise NeonConfigError(f"{name} gives {repeated[0]} more than once: keep one")
     sslmode = dict(parameters).get("sslmode", "require")
@@ -174,6 +175,16 @@ def without_password(url):
         kept = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(key, value) for key, value in kept if key != "password"])
     return urlunsplit(parts._replace(netloc=f"{user}{at}{hostport}", query=query))
+
+
+# The password part of a connection string, should a driver's message ever quote one.
+PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@")
+
+
+def describe(error):
+    """The error's kind and first line, on one line and with any password masked."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return PASSWORD_IN_URL.sub(r"\1****@", f"{type(error).__name__}: {first_line}")
 
 
 def passwords(url):
@@ -296,7 +307,7 @@ def pooler_address(environ):
 
 def repeated_parameters(url):
     """Parameter names given more than once in a URL, like sslmode=require&sslmode=disable."""
-    names = [name for name, _ in parse_qsl(urlsplit(url).query)]
+    names = [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
     return sorted({name for name in names if names.count(name) > 1})
 
 

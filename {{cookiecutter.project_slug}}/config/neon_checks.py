@@ -21,7 +21,6 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, NotSupportedError, connections
 
 from config import neon
-from status.views import describe
 
 SUPPORTED_LIBPQ = 140000  # the first libpq that sends the host name (SNI) Neon routes by
 URL_VARIABLES = ("DATABASE_URL", "DATABASE_URL_UNPOOLED")
@@ -52,7 +51,7 @@ def check_server_version(app_configs=None, databases=None, **kwargs):
         except DatabaseError as error:
             problems.append(
                 Error(
-                    f"Cannot reach database '{alias}' to check its version: {describe(error)}",
+                    f"Cannot reach database '{alias}' to check its version: {neon.describe(error)}",
                     hint="Run `manage.py dbcheck` to see the connection on its own.",
                     id="neon.E011",
                 )

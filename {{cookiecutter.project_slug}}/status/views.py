@@ -1,5 +1,4 @@
 import logging
-import re
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -8,13 +7,12 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from config.neon import describe
 from status.probe import probe
 
 # What can go wrong on the way to the database: unset, unreachable, suspended, timed out.
 DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
-# The password part of a connection string, should a driver's message ever quote one.
-PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@")
-PROJECT_NAME = "{{ cookiecutter.project_name }}"
+PROJECT_NAME = {{ cookiecutter.project_name | python_string }}
 # The baked README's sections, listed on the home page for whoever opens it first.
 README_TOPICS = [
     ("Settings", "Every environment variable, and what .env is for"),
@@ -74,9 +72,3 @@ def health(request):
     if settings.DEBUG:
         body["database"] = result.as_dict()
     return JsonResponse(body)
-
-
-def describe(error):
-    """The error's kind and first line, on one line and with any password masked."""
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    return PASSWORD_IN_URL.sub(r"\1****@", f"{type(error).__name__}: {first_line}")

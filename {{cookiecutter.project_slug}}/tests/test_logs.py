@@ -2,7 +2,7 @@
 
 from django.db import OperationalError
 
-from status.views import describe
+from config.neon import describe
 
 
 def test_errors_are_described_on_one_line_without_the_password():

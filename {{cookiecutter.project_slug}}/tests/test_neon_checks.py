@@ -41,9 +41,9 @@ def test_e001_sslmode_weaker_than_require(sslmode):
 
 
 def test_e002_a_parameter_given_twice():
-    # settings.py reads the last one, and accepts this; a tool that reads the first would not.
+    # settings.py refuses this at startup; the check covers settings made another way.
     environ = {"DATABASE_URL": POOLED.replace("sslmode=require", "sslmode=disable&sslmode=require")}
-    assert ids(environ=environ) == ["neon.E002"]
+    assert ids(resolved(), environ=environ) == ["neon.E002"]
     assert "neon.E002" not in ids(environ=ENVIRON)
 
 

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from config.neon import describe
 from status.probe import probe
-from status.views import DATABASE_PROBLEMS, describe
+from status.views import DATABASE_PROBLEMS
 
 
 class Command(BaseCommand):

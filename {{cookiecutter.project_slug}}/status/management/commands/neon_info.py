@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from config import neon
+from config.neon import describe
 from status.probe import probe
-from status.views import DATABASE_PROBLEMS, describe
+from status.views import DATABASE_PROBLEMS
 
 # Round trips timed after the probe's own, for a steadier figure than one sample.
 EXTRA_ROUND_TRIPS = 5
