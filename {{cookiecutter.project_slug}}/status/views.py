@@ -55,6 +55,16 @@ def health(request):
     return JsonResponse(body)
 
 
+@never_cache
+def live(request):
+    """For frequent liveness probes: the process is up and its settings loaded.
+
+    It never touches the database, so a probe every few seconds leaves Neon free to scale the
+    compute to zero; /health/ is the one that asks the database.
+    """
+    return JsonResponse({"status": "ok"})
+
+
 def describe(error):
     first_line = (str(error).strip().splitlines() or [""])[0]
     return f"{type(error).__name__}: {first_line}"
