@@ -28,8 +28,13 @@ class ContainerToolsMissing(RuntimeError):
     """podman or debootstrap is not installed; the message says what to install."""
 
 
+def tool_path(name):
+    """Where a tool is, /usr/sbin included (debootstrap lives there; PATH may not say so)."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+
+
 def missing_tools():
-    return [tool for tool in ("podman", "debootstrap") if shutil.which(tool) is None]
+    return [tool for tool in ("podman", "debootstrap") if tool_path(tool) is None]
 
 
 def podman(*args, timeout=900, **kwargs):
@@ -57,19 +62,21 @@ def ensure_base_image():
             return BASE_IMAGE
         rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=WORK_DIR))
         try:
-            subprocess.run(
+            made = subprocess.run(
                 [
-                    "debootstrap",
+                    tool_path("debootstrap"),
                     "--variant=minbase",
                     f"--include={','.join(BASE_PACKAGES)}",
                     "bookworm",
                     str(rootfs),
                     "http://deb.debian.org/debian",
                 ],
-                check=True,
                 capture_output=True,
+                text=True,
                 timeout=1200,
             )
+            if made.returncode != 0:
+                raise RuntimeError(f"debootstrap failed:\n{(made.stdout + made.stderr)[-4000:]}")
             for leftover in (rootfs / "var/cache/apt/archives").glob("*.deb"):
                 leftover.unlink()
             tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)

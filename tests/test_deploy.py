@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 DATABASE = "app_deploy"
 IMAGE = "localhost/cookiecutter-django-neon-test:deploy-5-2"
+UNLOCKED_IMAGE = "localhost/cookiecutter-django-neon-test:no-lock"
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +188,20 @@ def test_liveness_answers_without_the_database(project, neon):
 
 
 @pytest.fixture(scope="module")
-def image(project):
-    """The project's image, built with podman on the local Debian base; its inspect data."""
+def base_image():
+    """The local Debian base; a skip without podman, a failure if CI says images must build."""
     try:
-        base = container_image.ensure_base_image()
+        return container_image.ensure_base_image()
     except container_image.ContainerToolsMissing as error:
         if os.environ.get("CONTAINER_TESTS_REQUIRED"):
             pytest.fail(f"Cannot build images here: {error}")
         pytest.skip(f"Cannot build images here: {error}")
-    container_image.build(project.project, IMAGE, base)
+
+
+@pytest.fixture(scope="module")
+def image(project, base_image):
+    """The project's image, built with podman on the local Debian base; its inspect data."""
+    container_image.build(project.project, IMAGE, base_image)
     return container_image.inspect(IMAGE)
 
 
@@ -280,3 +286,14 @@ def test_the_image_migrates_and_serves_against_the_standin(project, neon, image,
             assert healthcheck[0] == "CMD"
             probe = in_image(healthcheck[1:], log)
             assert probe.wait(timeout=10) == 0, log.seek(0) or log.read()
+
+
+@pytest.mark.container
+def test_a_project_baked_without_uv_lock_builds_too(bake, base_image):
+    baked = bake(install_with="none", git_init="no")
+    assert not (baked.project / "uv.lock").exists()
+    container_image.build(baked.project, UNLOCKED_IMAGE, base_image)
+    with container_image.mounted(UNLOCKED_IMAGE) as root:
+        assert (root / "app" / "uv.lock").is_file()  # resolved afresh by the build
+        assert (root / "app" / "staticfiles" / "admin" / "css" / "base.css").is_file()
+        assert not (root / "app" / ".env").exists()
