@@ -188,17 +188,6 @@ def test_liveness_answers_without_the_database(project, neon):
 
 
 @pytest.fixture(scope="module")
-def base_image():
-    """The local Debian base; a skip without podman, a failure if CI says images must build."""
-    try:
-        return container_image.ensure_base_image()
-    except container_image.ContainerToolsMissing as error:
-        if os.environ.get("CONTAINER_TESTS_REQUIRED"):
-            pytest.fail(f"Cannot build images here: {error}")
-        pytest.skip(f"Cannot build images here: {error}")
-
-
-@pytest.fixture(scope="module")
 def image(project, base_image):
     """The project's image, built with podman on the local Debian base; its inspect data."""
     container_image.build(project.project, IMAGE, base_image)
