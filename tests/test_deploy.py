@@ -7,6 +7,8 @@ on these machines. A Django 5.2 bake, since Debian bookworm's python3 is 3.11.
 """
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.slow
 DATABASE = "app_deploy"
 IMAGE = "localhost/cookiecutter-django-neon-test:deploy-5-2"
 UNLOCKED_IMAGE = "localhost/cookiecutter-django-neon-test:no-lock"
+EDITED_IMAGE = "localhost/cookiecutter-django-neon-test:code-edited"
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +215,7 @@ def test_the_image_runs_gunicorn_as_a_user_of_its_own(image):
 
 
 @pytest.mark.container
-def test_the_image_holds_no_secret(project, neon, image_root):
+def test_the_image_holds_no_secret_and_no_dev_tool(project, neon, image_root):
     app = image_root / "app"
     files = [path for path in app.rglob("*") if path.is_file() and not path.is_symlink()]
     assert not [path for path in files if path.name == ".env"]
@@ -223,6 +226,10 @@ def test_the_image_holds_no_secret(project, neon, image_root):
         for secret in secrets:
             assert secret.encode() not in content, path
     assert (app / "staticfiles" / "admin" / "css" / "base.css").is_file()
+    # Production dependencies only: no pytest, no ruff.
+    site_packages = next((app / ".venv" / "lib").glob("python3*/site-packages"))
+    assert (site_packages / "gunicorn").is_dir()
+    assert not (site_packages / "pytest").exists() and not (site_packages / "ruff").exists()
 
 
 @contextmanager
@@ -286,3 +293,30 @@ def test_a_project_baked_without_uv_lock_builds_too(bake, base_image):
         assert (root / "app" / "uv.lock").is_file()  # resolved afresh by the build
         assert (root / "app" / "staticfiles" / "admin" / "css" / "base.css").is_file()
         assert not (root / "app" / ".env").exists()
+
+
+@pytest.mark.container
+def test_a_code_change_leaves_the_dependencies_layer_cached(project, image, base_image, tmp_path):
+    edited = tmp_path / "edited"
+    shutil.copytree(project.project, edited, ignore=shutil.ignore_patterns(".venv"))
+    with open(edited / "status" / "views.py", "a") as views:
+        views.write(f"\n# edited at {time.time()}\n")
+    steps = build_steps(container_image.build(edited, EDITED_IMAGE, base_image))
+    # Each run's edit makes new layers: remove them, so that runs do not pile up images.
+    made = [found for step in steps if "Using cache" not in step for found in built_ids(step)]
+    try:
+        dependencies = next(step for step in steps if "--no-install-project" in step)
+        code = next(step for step in steps if "COPY . ." in step)
+        assert "Using cache" in dependencies
+        assert "Using cache" not in code
+    finally:
+        subprocess.run(["podman", "rmi", *reversed(made)], capture_output=True)
+
+
+def build_steps(output):
+    """podman build's output, one text per step (its STEP line and what it printed)."""
+    return re.split(r"^(?=\[\d+/\d+\] STEP )", output, flags=re.MULTILINE)[1:]
+
+
+def built_ids(step):
+    return re.findall(r"^--> ([0-9a-f]{11,})$", step, flags=re.MULTILINE)
