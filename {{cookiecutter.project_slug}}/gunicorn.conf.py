@@ -18,9 +18,10 @@ bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
 # Heroku-style platforms set WEB_CONCURRENCY to what the machine's memory allows.
 workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
 
-# A request may wait for a cold compute: a 10 s connect timeout, one retry, then the query.
+# A request may wait for a cold compute: connect retries for 5 s, a 10 s connect timeout, then
+# the query; 30 s leaves room for the page itself.
 timeout = 30
-# Platforms wait about 30 s between SIGTERM and SIGKILL: finish what is running before then.
+# Heroku and Kubernetes allow 30 s between SIGTERM and SIGKILL: requests under way finish first.
 graceful_timeout = 25
 
 # Which proxies may say the request came over HTTPS (X-Forwarded-Proto). gunicorn reads
