@@ -222,7 +222,7 @@ def base_image():
     """The local Debian base for image builds (tests/container_image.py); made once per machine."""
     try:
         return container_image.ensure_base_image()
-    except container_image.ContainerToolsMissing as error:
+    except container_image.CannotBuildImages as error:
         unavailable(f"Cannot build images here: {error}", "CONTAINER_TESTS_REQUIRED")
 
 

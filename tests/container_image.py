@@ -24,8 +24,8 @@ WORK_DIR = Path("/var/tmp/cookiecutter-django-neon")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-class ContainerToolsMissing(RuntimeError):
-    """podman or debootstrap is not installed; the message says what to install."""
+class CannotBuildImages(RuntimeError):
+    """podman or debootstrap is missing, or we are not root; the message says which."""
 
 
 def tool_path(name):
@@ -53,7 +53,9 @@ def podman(*args, timeout=900, **kwargs):
 def ensure_base_image():
     """The local base image (Debian bookworm, python3): made once per machine, then reused."""
     if missing_tools():
-        raise ContainerToolsMissing(f"install {' and '.join(missing_tools())} (apt-get install)")
+        raise CannotBuildImages(f"install {' and '.join(missing_tools())} (apt-get install)")
+    if os.geteuid() != 0:
+        raise CannotBuildImages("debootstrap, chroot and mount need root")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     # One maker at a time: parallel sessions on one machine would debootstrap twice.
     with open(WORK_DIR / "base.lock", "w") as lock:
