@@ -301,6 +301,8 @@ def test_a_code_change_leaves_the_dependencies_layer_cached(project, image, base
     shutil.copytree(project.project, edited, ignore=shutil.ignore_patterns(".venv"))
     with open(edited / "status" / "views.py", "a") as views:
         views.write(f"\n# edited at {time.time()}\n")
+    # A .python-version naming another Python than the base image's must not steer the build.
+    (edited / ".python-version").write_text("3.10\n")
     steps = build_steps(container_image.build(edited, EDITED_IMAGE, base_image))
     # Each run's edit makes new layers: remove them, so that runs do not pile up images.
     made = [found for step in steps if "Using cache" not in step for found in built_ids(step)]
