@@ -7,6 +7,7 @@ Tests that need a bake of their own use pytest-cookies' `cookies` with pytest's 
 
 `neon` starts PostgreSQL and PgBouncer from the machine's binaries; without them the database
 tests skip, unless NEON_STANDIN_REQUIRED is set (CI sets it), in which case they fail.
+`base_image` does the same for image builds (podman and debootstrap; CONTAINER_TESTS_REQUIRED).
 """
 
 import os
@@ -27,6 +28,7 @@ from cookiecutter.main import cookiecutter
 from dotenv import dotenv_values
 
 import build
+import container_image
 import neon_standin
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -230,11 +232,25 @@ def start_standin():
         try:
             return neon_standin.start()
         except neon_standin.StandInUnavailable as error:
-            if os.environ.get("NEON_STANDIN_REQUIRED"):
-                pytest.fail(f"The Neon stand-in could not start: {error}")
-            pytest.skip(f"The Neon stand-in could not start: {error}")
+            unavailable(f"The Neon stand-in could not start: {error}", "NEON_STANDIN_REQUIRED")
 
     return start
+
+
+def unavailable(reason, required_by):
+    """Skip a test whose real part is missing here, or fail it where `required_by` is set (CI)."""
+    if os.environ.get(required_by):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    """The local Debian base for image builds (tests/container_image.py); made once per machine."""
+    try:
+        return container_image.ensure_base_image()
+    except container_image.CannotBuildImages as error:
+        unavailable(f"Cannot build images here: {error}", "CONTAINER_TESTS_REQUIRED")
 
 
 @pytest.fixture(scope="session")

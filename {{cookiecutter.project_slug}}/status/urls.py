@@ -5,4 +5,5 @@ from status import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("health/live/", views.live, name="live"),
 ]

@@ -72,3 +72,14 @@ def health(request):
     if settings.DEBUG:
         body["database"] = result.as_dict()
     return JsonResponse(body)
+
+
+@never_cache
+def live(request):
+    """For frequent liveness probes: the process is up and its settings loaded.
+
+    It never touches the database, so a probe every few seconds leaves Neon free to scale the
+    compute to zero; /health/ is the one that asks the database.
+    """
+    return JsonResponse({"status": "ok"})
+
