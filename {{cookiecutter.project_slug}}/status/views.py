@@ -82,4 +82,3 @@ def live(request):
     compute to zero; /health/ is the one that asks the database.
     """
     return JsonResponse({"status": "ok"})
-
