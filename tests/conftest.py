@@ -262,20 +262,30 @@ def neon(start_standin):
 
 
 @pytest.fixture(scope="session")
-def served_project(bake, neon):
-    """A Django 5.2 project baked against the stand-in, migrated, its static files collected."""
-    import psycopg
+def standin_project(bake, neon):
+    """standin_project(database, **answers) -> a bake wired to a fresh database of the stand-in.
 
-    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS served WITH (FORCE)")
-        admin.execute("CREATE DATABASE served")
-    baked = bake(
-        project_name="Served App",
-        database_url=neon.pooled_url.replace("/neondb?", "/served?"),
-        database_url_unpooled=neon.direct_url.replace("/neondb?", "/served?"),
-        git_init="no",
-    )
-    assert baked.exit_code == 0, baked.output
+    Both URLs (pooled and direct) point at `database`, made anew; `direct=False` leaves the
+    direct one for the project to derive.
+    """
+
+    def make(database, *, direct=True, **answers):
+        pooled_url, direct_url = neon.create_database(database)
+        baked = bake(
+            **{"git_init": "no", **answers},
+            database_url=pooled_url,
+            database_url_unpooled=direct_url if direct else "",
+        )
+        assert baked.exit_code == 0, baked.output
+        return baked
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def migrated_project(standin_project):
+    """A Django 5.2 project baked against the stand-in, migrated, its static files collected."""
+    baked = standin_project("served", project_name="Served App")
     baked.manage("migrate", "--noinput")
     baked.manage("collectstatic", "--noinput", env={"DJANGO_DEBUG": "false"})
     return baked

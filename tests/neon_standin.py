@@ -174,6 +174,21 @@ class NeonStandIn:
         """pg_ctl restart -m fast; returns once the server accepts connections."""
         self._pg_ctl("restart", "-m", "fast")
 
+    def create_database(self, name: str) -> tuple[str, str]:
+        """A fresh, empty database owned by the role (dropped first if it exists), as Django's
+        test runner would make one: its (pooled, direct) URLs."""
+        with self._admin() as conn:
+            database = sql.Identifier(name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(database, sql.Identifier(ROLE))
+            )
+        path = f"/{DATABASE}?"
+        return (
+            self.pooled_url.replace(path, f"/{name}?"),
+            self.direct_url.replace(path, f"/{name}?"),
+        )
+
     def backend_count(self, application_name: str | None = None) -> int:
         """Client backends on the server (the caller's admin session excluded)."""
         with self._admin() as conn:

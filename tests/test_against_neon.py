@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -27,22 +26,14 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
 
 
 @pytest.fixture(scope="module", params=["5.2", "6.1"], ids=["django-5.2", "django-6.1"])
-def project(request, bake, neon):
+def project(request, standin_project):
     """A project baked with the stand-in's pooled and direct URLs, on a database of its own."""
     version = request.param
-    database = f"app_{version.replace('.', '_')}"
-    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {database}")
-    baked = bake(
+    return standin_project(
+        f"app_{version.replace('.', '_')}",
         project_name=f"Standin {version}",
-        database_url=neon.pooled_url.replace("/neondb?", f"/{database}?"),
-        database_url_unpooled=neon.direct_url.replace("/neondb?", f"/{database}?"),
         django_version=version,
-        git_init="no",
     )
-    assert baked.exit_code == 0, baked.output
-    return baked
 
 
 @contextmanager

@@ -87,9 +87,9 @@ def style(page, selector, prop):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_home_page_and_admin_login_render_styled(served_project, browser, mode, tmp_path_factory):
+def test_home_page_and_admin_login_render_styled(migrated_project, browser, mode, tmp_path_factory):
     shots = tmp_path_factory.mktemp(f"screenshots-{mode}")
-    with served(served_project, **MODES[mode]) as (base, _log):
+    with served(migrated_project, **MODES[mode]) as (base, _log):
         home = look_at(browser, f"{base}/", shots / "home.png")
         assert home.evaluate("document.title") == "Served App"
         assert style(home, "body", "background-color") == "rgb(245, 247, 250)"

@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 
 import container_image
@@ -32,20 +31,9 @@ EDITED_IMAGE = "localhost/cookiecutter-django-neon-test:code-edited"
 
 
 @pytest.fixture(scope="module")
-def project(bake, neon):
+def project(standin_project):
     """A Django 5.2 project baked with the stand-in's URLs, on a database of its own."""
-    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    baked = bake(
-        project_name="Deploy 5.2",
-        database_url=neon.pooled_url.replace("/neondb?", f"/{DATABASE}?"),
-        database_url_unpooled=neon.direct_url.replace("/neondb?", f"/{DATABASE}?"),
-        django_version="5.2",
-        git_init="no",
-    )
-    assert baked.exit_code == 0, baked.output
-    return baked
+    return standin_project(DATABASE, project_name="Deploy 5.2", django_version="5.2")
 
 
 def procfile(project):

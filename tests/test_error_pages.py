@@ -11,7 +11,6 @@ import subprocess
 import urllib.error
 import urllib.request
 
-import psycopg
 import pytest
 
 from samples import written_forms
@@ -31,18 +30,11 @@ def get(url, **headers):
 
 
 @pytest.fixture(scope="module")
-def served(bake, neon):
+def served(standin_project):
     """(base URL, server process, its first lines) of the project's development server, DEBUG on."""
-    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    baked = bake(
-        project_name="Error Pages",
-        database_url=neon.pooled_url.replace("/neondb?", f"/{DATABASE}?"),
-        git_init="no",
-        check_connection="no",
+    baked = standin_project(
+        DATABASE, direct=False, project_name="Error Pages", check_connection="no"
     )
-    assert baked.exit_code == 0, baked.output
     assert baked.dotenv()["DJANGO_DEBUG"] == "true"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,22 +22,9 @@ SLACK_SECONDS = 1.5
 
 
 @pytest.fixture(scope="module")
-def project(bake, neon):
+def project(standin_project):
     """The Django 5.2 bake of test_against_neon.py (the same answers: one install for both)."""
-    database = "app_5_2"
-    with psycopg.connect(neon.direct_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
-        if not exists.fetchone():
-            admin.execute(f"CREATE DATABASE {database}")
-    baked = bake(
-        project_name="Standin 5.2",
-        database_url=neon.pooled_url.replace("/neondb?", f"/{database}?"),
-        database_url_unpooled=neon.direct_url.replace("/neondb?", f"/{database}?"),
-        django_version="5.2",
-        git_init="no",
-    )
-    assert baked.exit_code == 0, baked.output
-    return baked
+    return standin_project("app_5_2", project_name="Standin 5.2", django_version="5.2")
 
 
 @pytest.fixture(scope="module")

@@ -172,11 +172,11 @@ def test_the_project_says_which_python_it_needs(bake, version, python):
 
 
 @pytest.mark.slow
-def test_the_readmes_check_deploy_command_reports_no_issues(served_project):
-    readme = (served_project.project / "README.md").read_text()
+def test_the_readmes_check_deploy_command_reports_no_issues(migrated_project):
+    readme = (migrated_project.project / "README.md").read_text()
     command = "DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=example.com python manage.py check --deploy"
     assert f"`{command}`" in readme
     variables, _, manage = command.partition(" python ")
     env = dict(item.split("=") for item in variables.split())
-    result = served_project.run(served_project.python, *manage.split(), env=env)
+    result = migrated_project.run(migrated_project.python, *manage.split(), env=env)
     assert result.stdout.startswith("System check identified no issues"), result.stdout

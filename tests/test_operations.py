@@ -83,8 +83,8 @@ def django_lines(log):
     return [line for line in log.text().splitlines() if not line.startswith("[")]
 
 
-def test_a_database_failure_is_logged_with_its_cause_and_no_password(served_project, neon):
-    with served(served_project, **PRODUCTION) as (base, log), pooler_stopped(neon):
+def test_a_database_failure_is_logged_with_its_cause_and_no_password(migrated_project, neon):
+    with served(migrated_project, **PRODUCTION) as (base, log), pooler_stopped(neon):
         assert request(f"{base}/health/", https=True)[0] == 503
         status, page, _ = request(f"{base}/", https=True)
         assert status == 200 and "No database connection." in page
@@ -100,8 +100,8 @@ def test_a_database_failure_is_logged_with_its_cause_and_no_password(served_proj
     assert "Traceback" not in log.text()
 
 
-def test_with_debug_on_each_line_appears_once(served_project, neon):
-    with served(served_project, DJANGO_DEBUG="true") as (base, log), pooler_stopped(neon):
+def test_with_debug_on_each_line_appears_once(migrated_project, neon):
+    with served(migrated_project, DJANGO_DEBUG="true") as (base, log), pooler_stopped(neon):
         request(f"{base}/health/")
         request(f"{base}/")
         time.sleep(0.2)
@@ -112,8 +112,8 @@ def test_with_debug_on_each_line_appears_once(served_project, neon):
     assert len(messages) == len(set(messages)), lines
 
 
-def test_health_answers_probes_by_ip_over_plain_http(served_project):
-    with served(served_project, **PRODUCTION) as (base, _log):
+def test_health_answers_probes_by_ip_over_plain_http(migrated_project):
+    with served(migrated_project, **PRODUCTION) as (base, _log):
         # A load balancer: the instance's IP as the host, no HTTPS, both paths under /health/.
         status, body, _ = request(f"{base}/health/", host="10.1.2.3:8000")
         assert (status, body) == (200, '{"status": "ok"}')
@@ -125,11 +125,11 @@ def test_health_answers_probes_by_ip_over_plain_http(served_project):
         assert request(f"{base}/", host="app.example.com", https=True)[0] == 200
 
 
-def test_production_without_hosts_says_which_variable_to_set(served_project):
+def test_production_without_hosts_says_which_variable_to_set(migrated_project):
     env = {"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": ""}
-    gunicorn = served_project.project / ".venv" / "bin" / "gunicorn"
+    gunicorn = migrated_project.project / ".venv" / "bin" / "gunicorn"
     bind = f"127.0.0.1:{free_port()}"
-    result = served_project.run(gunicorn, "config.wsgi", "--bind", bind, env=env, check=False)
+    result = migrated_project.run(gunicorn, "config.wsgi", "--bind", bind, env=env, check=False)
     assert result.returncode != 0  # the worker cannot boot, so gunicorn stops
     lines = result.stderr.splitlines()
     assert (
@@ -137,4 +137,4 @@ def test_production_without_hosts_says_which_variable_to_set(served_project):
         "names (to try production locally: DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1)" in lines
     )
     # Commands that serve nothing need no host.
-    served_project.manage("showmigrations", "accounts", env=env)
+    migrated_project.manage("showmigrations", "accounts", env=env)

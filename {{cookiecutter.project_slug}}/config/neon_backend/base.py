@@ -7,6 +7,8 @@
    idle connection receives nothing, so `is_usable()` looks at the socket instead of asking.
 2. No `SET TIME ZONE` when the server reports UTC under another of its names (Etc/UTC, Zulu…).
 3. Connecting (never a query) is retried for a few seconds while a compute wakes or restarts.
+   Once a budget is spent in vain, connects try once each for as long again: a page that touches
+   the database several times (the admin, a debug page) must not wait the budget at every touch.
 """
 
 import random
@@ -38,6 +40,8 @@ FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
 # Severities of an ErrorResponse; a server sends one to an idle session only to say goodbye.
 ERROR_SEVERITIES = {"ERROR", "FATAL", "PANIC"}
+# Per database alias, until when this process connects without retrying (see 3. above).
+_retry_paused_until = {}
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -48,14 +52,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params):
         budget = float(self.settings_dict["OPTIONS"].get("connect_retry_seconds", 0))
+        if time.monotonic() < _retry_paused_until.get(self.alias, 0):
+            budget = 0
         deadline = time.monotonic() + budget
         pause = FIRST_PAUSE_SECONDS
         while True:
             try:
-                return super().get_new_connection(conn_params)
+                connection = super().get_new_connection(conn_params)
+                _retry_paused_until.pop(self.alias, None)
+                return connection
             except psycopg.OperationalError as error:
+                if not any(text in str(error) for text in TRANSIENT_CONNECT_ERRORS):
+                    raise
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not any(s in str(error) for s in TRANSIENT_CONNECT_ERRORS):
+                if remaining <= 0:
+                    if budget:
+                        _retry_paused_until[self.alias] = time.monotonic() + budget
                     raise
             # Jitter keeps the workers of a restarted app from knocking all at once.
             time.sleep(min(pause * random.uniform(0.5, 1.0), remaining))
