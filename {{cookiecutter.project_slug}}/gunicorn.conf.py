@@ -29,9 +29,22 @@ graceful_timeout = 25
 # the proxy can reach this server.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
-# Logs to the console, where the platform collects them.
+# Logs to the console, where the platform collects them, one line per event in the format of
+# Django's (config/settings.py): time, level, logger, message. The line has the time already, so
+# the access log's message leaves it out.
 accesslog = "-"
 errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "loggers": {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("gunicorn.error", "gunicorn.access")
+    },
+}
 
 # The workers' heartbeat files: in memory where there is /dev/shm (Docker's disk-backed /tmp can
 # stall a worker long enough for gunicorn to kill it).

@@ -21,7 +21,12 @@ POOLED = (
 
 def manage(*args, **env):
     """manage.py in a clean environment with a Neon URL; no database is reached."""
-    base = {"PATH": "/usr/bin:/bin", "DATABASE_URL": POOLED, "DJANGO_SECRET_KEY": "x" * 50}
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": POOLED,
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "example.com",  # a serving process without hosts stops at once
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT,
