@@ -48,11 +48,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import cookiecutter.exceptions
+import cookiecutter.generate
 import cookiecutter.hooks
 import cookiecutter.main
 import cookiecutter.prompt
 from jinja2.ext import Extension
-from rich.prompt import Prompt
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 # The hooks read the answers from this variable; it exists only while a hook runs.
@@ -118,13 +118,25 @@ def _wrap(owner, name, make_wrapper):
 # The replay file, written without passwords and private, where cookiecutter chose to put it.
 def _dump(original):
     def dump(replay_dir, template_name, context):
-        result = original(replay_dir, template_name, answers.masked(context))
+        result = original(replay_dir, template_name, _replayable(context))
         replay = Path(replay_dir) / f"{template_name.removesuffix('.json')}.json"
         with contextlib.suppress(OSError):
             replay.chmod(0o600)
         return result
 
     return dump
+
+
+def _replayable(context):
+    """The context without passwords, and without a connection string that cannot be read as one
+    (`DATABASE_URL=…`, a conninfo line, `[` in a password): its password could not be found."""
+    safe = answers.masked(context)
+    for given in safe.values():  # "cookiecutter" and "_cookiecutter" (the answers as given)
+        for field in answers.URL_VARIABLES if isinstance(given, dict) else ():
+            value = given.get(field)
+            if isinstance(value, str) and value.strip() and not answers.readable_url(value):
+                given[field] = ""
+    return safe
 
 
 # Answers are data: only the template's own expressions are Jinja.
@@ -150,6 +162,8 @@ def _read_user_variable(original):
     def read_user_variable(var_name, default_value, prompts=None, prefix=""):
         if var_name not in answers.URL_VARIABLES:
             return original(var_name, default_value, prompts, prefix)
+        from rich.prompt import Prompt  # cookiecutter's own dependency
+
         question = (prompts or {}).get(var_name) or var_name
         return Prompt.ask(
             f"{prefix}{question}, not shown as you type or paste",
@@ -210,17 +224,7 @@ def _generate_files(original):
         if not _ours(options["repo_dir"]):
             return original(*args, **kwargs)
         context = options["context"]["cookiecutter"]
-        try:
-            answers.check_answers(answers.resolved(context, os.environ))
-        except answers.AnswerError as error:
-            raise RefusedAnswer(f"Error: {error}") from None
         project = Path(options["output_dir"], context["project_slug"]).absolute()
-        problem = answers.existing_project_problem(project)
-        if options["overwrite_if_exists"] and problem:
-            raise ProjectExists(
-                f"Error: {problem}; baking over it (-f) would overwrite them, .env and git "
-                "history included: bake into another folder (-o) or move it away"
-            )
         existed = project.exists()
         try:
             with _sigterm_as_interrupt():
@@ -233,6 +237,36 @@ def _generate_files(original):
             raise
 
     return generate_files
+
+
+# The answers are checked where the project folder is made: cookiecutter's generate_files, but
+# also cruft (which imports generate_files before this module loads) and `cookiecutter --replay`
+# (which loads this module inside generate_files) reach this function.
+def _render_and_create_dir(original):
+    signature = inspect.signature(original)
+
+    def render_and_create_dir(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        options = call.arguments
+        ours = options["environment"].globals.get("template_dir") == str(TEMPLATE_DIR)
+        if not ours or options["dirname"] != "{{cookiecutter.project_slug}}":
+            return original(*args, **kwargs)  # another template, or a folder inside the project
+        context = options["context"]["cookiecutter"]
+        try:
+            answers.check_answers(answers.resolved(context, os.environ))
+        except answers.AnswerError as error:
+            raise RefusedAnswer(f"Error: {error}") from None
+        project = Path(options["output_dir"], context["project_slug"]).absolute()
+        problem = answers.existing_project_problem(project)
+        if options["overwrite_if_exists"] and problem:
+            raise ProjectExists(
+                f"Error: {problem}; baking over it (-f) would overwrite them, .env and git "
+                "history included: bake into another folder (-o) or move it away"
+            )
+        return original(*args, **kwargs)
+
+    return render_and_create_dir
 
 
 @contextlib.contextmanager
@@ -283,9 +317,35 @@ def _undefined_variable_init(original):
     return __init__
 
 
+# What the wrappers above call and how; another cookiecutter stops the bake here, in one line.
+_NEEDED = (
+    (cookiecutter.main, "dump", "replay_dir template_name context"),
+    (cookiecutter.main, "generate_files", "repo_dir context output_dir keep_project_on_failure"),
+    (cookiecutter.generate, "render_and_create_dir", "dirname context output_dir environment"),
+    (cookiecutter.prompt, "render_variable", "env raw cookiecutter_dict"),
+    (cookiecutter.prompt, "read_user_variable", "var_name default_value prompts prefix"),
+    (cookiecutter.hooks, "run_script_with_context", "script_path cwd context"),
+)
+
+
+def _check_cookiecutter():
+    for owner, name, parameters in _NEEDED:
+        function = getattr(owner, name, None)
+        found = set(inspect.signature(function).parameters) if callable(function) else set()
+        if not set(parameters.split()) <= found:
+            # cookiecutter reports an ImportError from an extension as one line, no traceback.
+            raise ImportError(
+                f"this template needs cookiecutter 2.6 or newer, not "
+                f"{getattr(cookiecutter, '__version__', '?')} ({owner.__name__}.{name} differs): "
+                "run it with python3 -m uv tool run cookiecutter"
+            )
+
+
 def _install():
+    _check_cookiecutter()
     _wrap(cookiecutter.main, "dump", _dump)
     _wrap(cookiecutter.main, "generate_files", _generate_files)
+    _wrap(cookiecutter.generate, "render_and_create_dir", _render_and_create_dir)
     _wrap(cookiecutter.prompt, "render_variable", _render_variable)
     _wrap(cookiecutter.prompt, "read_user_variable", _read_user_variable)
     _wrap(cookiecutter.hooks, "run_script_with_context", _run_script_with_context)

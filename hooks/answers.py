@@ -162,6 +162,8 @@ def masked(value):
         return value
     if value.strip().lower().startswith(("postgres://", "postgresql://", "psql ", "'", '"')):
         url = neon.pasted(value)
+        if url.lower().startswith(("postgres://", "postgresql://")) and not readable_url(url):
+            return ""  # a connection string whose password cannot be found: keep none of it
         found = neon.passwords(url)
         if found:
             _SECRETS.update(found)
@@ -170,6 +172,14 @@ def masked(value):
         for form in sorted(neon.password_forms(secret), key=len, reverse=True):
             value = value.replace(form, "****")
     return value
+
+
+def readable_url(value):
+    """Whether `value` reads as a postgres:// URL whose password can be found."""
+    try:
+        return neon.urlsplit(neon.pasted(value)).scheme in ("postgres", "postgresql")
+    except ValueError:  # "[" or "]" outside an IPv6 address
+        return False
 
 
 def toml_string(text):

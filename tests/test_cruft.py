@@ -119,3 +119,22 @@ def test_cruft_check_and_update_apply_template_changes_and_keep_the_users(create
     assert not list(created.rglob("*.rej"))
     assert not password_in((created / ".cruft.json").read_text())
     assert run(CRUFT, "check", cwd=created).returncode == 0
+
+
+def test_cruft_create_refuses_a_bad_answer_before_any_file(template_repo, tmp_path):
+    """cruft calls cookiecutter's generate_files itself: the answers are checked there too."""
+    answers = {"project_slug": "django", "install_with": "none", "git_init": "no"}
+    result = run(
+        CRUFT,
+        "create",
+        template_repo,
+        "--no-input",
+        "--output-dir",
+        tmp_path / "projects",
+        "--extra-context",
+        json.dumps(answers),
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Error: project_slug 'django' would shadow" in result.stdout + result.stderr
+    assert not (tmp_path / "projects" / "django").exists()

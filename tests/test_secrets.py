@@ -279,6 +279,46 @@ def test_rebaking_over_a_project_is_refused_and_keeps_it(machine):
     assert (project / "config" / "settings.py").read_text() == "# my changes\n"
 
 
+def test_a_replayed_bake_is_checked_and_never_bakes_over_the_project(machine):
+    """--replay loads the template's code only inside generate_files: the checks still run."""
+    code, output = machine.bake(*QUICK, "git_init=no", f"database_url={POOLED}")
+    assert code == 0, output
+    project = machine.out / "my_neon_app"
+    env_before = (project / ".env").read_text()
+    (project / "manage.py").write_text("# my changes\n")
+    for again in (["--replay", "-f"], ["--replay", "-o", str(machine.root / "elsewhere")]):
+        command = [str(COOKIECUTTER), *again, str(TEMPLATE_DIR)]
+        if "-o" not in again:
+            command += ["-o", str(machine.out)]
+        result = subprocess.run(command, capture_output=True, text=True, env=machine.env)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert output.splitlines()[0].startswith("Error: database_url has no password"), output
+        assert "Traceback" not in output
+    assert (project / ".env").read_text() == env_before
+    assert (project / "manage.py").read_text() == "# my changes\n"
+    assert not (machine.root / "elsewhere" / "my_neon_app").exists()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"DATABASE_URL={POOLED}",  # the .env line Neon's dialog also shows
+        f"host=ep-x.neon.tech user=neondb_owner password={quote(PASSWORD)} dbname=neondb",
+        POOLED.replace(quote(PASSWORD, safe=""), f"[{quote(PASSWORD, safe='')}"),  # an [
+    ],
+    ids=["env-line", "conninfo", "bracket"],
+)
+def test_a_connection_string_that_is_not_a_url_is_refused_in_one_line_and_kept_nowhere(
+    machine, answer
+):
+    code, output = machine.bake(*QUICK, f"database_url={answer}")
+    assert code != 0
+    assert output.splitlines()[0].startswith("Error: database_url"), output
+    assert "Traceback" not in output
+    assert leaks(PASSWORD, machine.texts(output)) == []
+
+
 def test_the_prompt_does_not_echo_the_connection_string(machine):
     """A person at a terminal answering every prompt: the pasted string is not shown."""
     answers = [
@@ -342,3 +382,19 @@ def wait_for(condition, seconds=10):
             return False
         time.sleep(0.02)
     return True
+
+
+def test_a_cookiecutter_whose_internals_differ_stops_in_one_line(monkeypatch):
+    """The extension wraps cookiecutter's functions: another signature must not half-work."""
+    import cookiecutter.prompt
+
+    import local_extensions
+
+    original = cookiecutter.prompt.read_user_variable.__wrapped__
+
+    def old_style(var_name, default_value):  # cookiecutter 2.1's
+        return original(var_name, default_value)
+
+    monkeypatch.setattr(cookiecutter.prompt, "read_user_variable", old_style)
+    with pytest.raises(ImportError, match="needs cookiecutter 2.6 or newer"):
+        local_extensions._check_cookiecutter()

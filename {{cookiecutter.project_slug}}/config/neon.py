@@ -34,7 +34,12 @@ class NeonConfigError(ValueError):
 def check(url, name="DATABASE_URL"):
     """Return the URL as pasted() reads it, or raise NeonConfigError saying what is wrong."""
     url = pasted(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # Python reads [ or ] as an IPv6 address
+        raise NeonConfigError(
+            f"{name} has [ or ] in it: percent-encode them in the password ([ is %5B, ] is %5D)"
+        ) from None
     if parts.scheme not in ("postgres", "postgresql"):
         raise NeonConfigError(
             f"{name} must start with postgresql:// (copy it from Neon's Connect dialog)"
