@@ -409,7 +409,11 @@ def test_the_neon_job_passes_on_a_neon_branch(checkout, runner_temp, neon):
         admin.execute("DROP DATABASE IF EXISTS pr_branch WITH (FORCE)")
         admin.execute("CREATE DATABASE pr_branch")
     branch = {  # what create-branch-action gives, from the stand-in (shaped like a Neon branch)
-        "db_url": neon.direct_url.replace("/neondb?", "/pr_branch?"),
+        # create-branch-action gives ?sslmode=require and nothing else (src/branch.ts); hostaddr
+        # only points the stand-in's Neon-like name at loopback.
+        "db_url": neon.direct_url.replace("/neondb?", "/pr_branch?").replace(
+            "channel_binding=require&", ""
+        ),
         "db_url_pooled": neon.pooled_url.replace("/neondb?", "/pr_branch?"),
         "branch_id": "br-standin-123456",
         "created": "true",

@@ -63,6 +63,7 @@ def probe(alias="default", budget_seconds=PROBE_BUDGET_SECONDS):
                 deadline.run(connect, connection, deadline.remaining())
                 connect_ms = round((time.perf_counter() - started) * 1000, 1)
             round_trip_ms = deadline.run(select_one, connection)
+            deadline.finish()
             return describe(connection, connect_ms, round_trip_ms)
         except DatabaseError:
             deadline.close_connection()
@@ -148,6 +149,14 @@ class Deadline:
     def __exit__(self, *exc_info):
         with self._lock:
             self._finished.set()
+
+    def finish(self):
+        """Stop the watchdog; if it cut the socket after the answer came, the probe fails all
+        the same, so that the rest of the request does not run on a cut connection."""
+        with self._lock:
+            self._finished.set()
+        if self.expired:
+            self.expire()
 
     def remaining(self):
         return max(0.0, self.ends - time.monotonic())

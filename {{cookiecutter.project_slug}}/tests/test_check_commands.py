@@ -21,6 +21,8 @@ POOLED = (
 
 def manage(*args, **env):
     """manage.py in a clean environment with a Neon URL; no database is reached."""
+    # Everything settings.py needs with DEBUG off, as in a fresh checkout (CI), where no .env
+    # supplies DJANGO_DEBUG or DJANGO_ALLOWED_HOSTS.
     base = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": POOLED,

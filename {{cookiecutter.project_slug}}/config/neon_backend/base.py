@@ -62,7 +62,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 _retry_paused_until.pop(self.alias, None)
                 return connection
             except psycopg.OperationalError as error:
-                if not any(text in str(error) for text in TRANSIENT_CONNECT_ERRORS):
+                if not transient(error):
                     raise
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -128,6 +128,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             self.connection.remove_notice_handler(note)
         return severities
+
+
+def transient(error):
+    """Whether every address tried failed for a reason that passes with a moment's wait.
+
+    psycopg lists each address's failure when a host has several (localhost: ::1 and
+    127.0.0.1); one refused address must not make a wrong password on another one retried.
+    """
+    text = str(error)
+    _, listed, failures = text.partition("All failures were:")
+    attempts = failures.split("\n- ")[1:] if listed else [text]
+    return all(any(part in attempt for part in TRANSIENT_CONNECT_ERRORS) for attempt in attempts)
 
 
 def _readable(socket):
