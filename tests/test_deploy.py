@@ -150,6 +150,7 @@ def test_gunicorn_conf_defaults(project):
     assert config["bind"] == "['0.0.0.0:8000']"
     assert config["workers"] == str(min(2 * cores + 1, 8))
     assert config["forwarded_allow_ips"] == "['127.0.0.1', '::1']"
+    assert config["control_socket_disable"] == "True"
 
 
 def test_liveness_answers_without_the_database(project, neon):

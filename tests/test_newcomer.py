@@ -54,7 +54,8 @@ def users_path():
 @pytest.mark.slow
 def test_the_readmes_bake_command_works_in_a_clean_clone(tmp_path, cookiecutter_config):
     bake_command = readme_commands()[0]
-    assert bake_command.endswith("cookiecutter .")
+    # Beside the clone, not inside it: the project gets a git repository of its own.
+    assert bake_command.endswith("cookiecutter . -o ..")
     clone = clean_clone(tmp_path / "cookiecutter-django-neon")
     result = subprocess.run(
         ["bash", "-c", f"{bake_command} --no-input"],
@@ -66,7 +67,8 @@ def test_the_readmes_bake_command_works_in_a_clean_clone(tmp_path, cookiecutter_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ Django checks" in result.stdout and "Next steps:" in result.stdout
-    project = clone / "my_neon_app"
+    assert "✓ git repository: first commit" in result.stdout
+    project = clone.parent / "my_neon_app"
     assert (project / ".env").is_file() and (project / ".venv" / "bin" / "python").is_file()
 
 

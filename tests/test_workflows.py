@@ -232,6 +232,8 @@ def test_exactly_one_test_job_runs_and_permissions_are_least(baked):
         "tests": None,
     }
     assert ci["concurrency"]["cancel-in-progress"] is True
+    # A pull request's number, not its branch name: two forks' "main" must not cancel each other.
+    assert "github.event.pull_request.number" in ci["concurrency"]["group"]
     for job in ci["jobs"].values():
         checkout = job["steps"][0]
         assert checkout["with"] == {"persist-credentials": False}

@@ -29,6 +29,10 @@ graceful_timeout = 25
 # the proxy can reach this server.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
+# gunicorn 27 opens a control socket in $HOME/.gunicorn/, which the image's user has not (and a
+# read-only root filesystem would refuse): an ERROR line at every start. Nothing here uses it.
+control_socket_disable = True
+
 # Logs to the console, where the platform collects them, one line per event in the format of
 # Django's (config/settings.py): time, level, logger, message. The line has the time already, so
 # the access log's message leaves it out.

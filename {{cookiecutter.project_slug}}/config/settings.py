@@ -140,16 +140,25 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.MaskingReporterFilter"
 # One line per event, with time, level and logger, to stderr, where the platform collects it.
 # Django's own loggers (requests, runserver) hand their lines to this one handler instead of
 # printing them a second time in their own formats.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "line": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # Records propagated from Django's loggers (which keep levels of their own) reach this handler
+    # without the root's level being asked again: the handler applies DJANGO_LOG_LEVEL too.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "level": LOG_LEVEL,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
     },
 }

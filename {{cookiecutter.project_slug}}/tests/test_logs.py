@@ -1,5 +1,9 @@
 """What the log says about a database failure: its kind and first line, never a password."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 from django.db import OperationalError
 
 from config.neon import describe
@@ -14,3 +18,25 @@ def test_errors_are_described_on_one_line_without_the_password():
         'OperationalError: could not use "postgresql://neondb_owner:****@'
         'ep-x.us-east-2.aws.neon.tech/neondb"'
     )
+
+
+def test_the_log_level_applies_to_djangos_own_loggers():
+    script = (
+        "import logging, django; django.setup(); "
+        "logging.getLogger('django.server').info('request line'); "
+        "logging.getLogger('django.request').warning('kept')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": "x" * 50,
+            "DJANGO_LOG_LEVEL": "WARNING",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kept" in result.stderr and "request line" not in result.stderr
