@@ -30,6 +30,10 @@ checker = load_checker()
         f'URL = "{POOLED}"',
         "DATABASE_URL=postgresql://neondb_owner:npg_AbCdEf123456@ep-x-1.us-east-2.aws.neon.tech/db",
         "postgres://app:correct-horse-battery@db.internal:5432/app",
+        "postgresql://neondb_owner@ep-x-1.neon.tech/neondb?sslmode=require&password=npg_AbCdEf1234",
+        "engine = create_engine('postgresql+psycopg://app:npg_AbCdEf123456@ep-x-1.neon.tech/db')",
+        "postgresql://app:npg_Ab$Cd*Ef<12{34@db.internal/app",  # placeholder characters inside
+        "psql 'host=ep-x-1.neon.tech dbname=neondb user=app password=npg_AbCdEf123456'",
     ],
 )
 def test_a_connection_string_with_a_password_is_found(line):
@@ -47,6 +51,8 @@ def test_a_connection_string_with_a_password_is_found(line):
         "postgresql://neondb_owner:<your-password-here>@host/neondb",
         f'"{POOLED}"  # allow-database-password: a documented fake',
         "DATABASE_URL=",
+        "postgresql://app@host/db?sslmode=require&password=${PGPASSWORD}",
+        "conninfo = f'host={host} dbname={name} password={password}'",
     ],
 )
 def test_placeholders_and_stand_ins_pass(line):
@@ -55,7 +61,13 @@ def test_placeholders_and_stand_ins_pass(line):
 
 @pytest.mark.parametrize(
     ("name", "refused"),
-    [(".env", True), (".env.production", True), (".env.example", False), ("env.py", False)],
+    [
+        (".env", True),
+        (".env.production", True),
+        (".envrc", True),
+        (".env.example", False),
+        ("env.py", False),
+    ],
 )
 def test_env_files_are_refused_by_name(name, refused):
     assert checker.is_env_file(Path("config") / name) is refused

@@ -4,7 +4,8 @@ Usage: check_no_database_password.py FILE...   (pre-commit passes the staged fil
 
 Prints one line per refused file, naming it and the line, never the password; exits 1 if any.
 A password shorter than MIN_PASSWORD_LENGTH counts as a stand-in (tests use `u:p@host`), and so
-does a placeholder (`{password}`, `<password>`, `$PGPASSWORD`, `****`): Neon generates passwords
+does a placeholder standing for the whole password (`{password}`, `<password>`, `$PGPASSWORD`,
+`****`): Neon generates passwords
 of 16 characters (`npg_` and 12 more). A line that must keep a long fake one says
 `allow-database-password`.
 """
@@ -13,13 +14,23 @@ import re
 import sys
 from pathlib import Path
 
-# postgres:// or postgresql://, a user, a colon, the password, and the @ before the host.
-CONNECTION_STRING = re.compile(r"postgres(?:ql)?://[^\s:/@'\"]*:(?P<password>[^\s@'\"]+)@")
-PLACEHOLDER = re.compile(r"[{<$*]|^\.\.\.$|^(?:password|pass|pwd|secret)$", re.IGNORECASE)
+# A connection string: postgres://, postgresql:// or SQLAlchemy's postgresql+driver://, up to the
+# first blank or quote. Its password is in the user-info (user:PASSWORD@host) or a parameter.
+URL = re.compile(r"postgres(?:ql)?(?:\+\w+)?://(?P<rest>[^\s'\"`]+)")
+USERINFO_PASSWORD = re.compile(r"^[^/?#@:]*:(?P<password>[^/?#@]+)@")
+PARAMETER_PASSWORD = re.compile(r"[?&]password=(?P<password>[^&#]+)")
+# libpq's keyword form: host=… user=… password=… (a password= beside a host= or dbname=).
+KEYWORD_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<password>'[^']*'|[^\s'\"]+)")
+KEYWORD_CONNINFO = re.compile(r"\b(?:host|hostaddr|dbname)\s*=")
+# What documentation and code put where a password goes; a real password is none of these.
+PLACEHOLDER = re.compile(
+    r"\{[^}]*\}|<[^>]*>|\$\{?\w+\}?|%\(\w+\)s|\*+|\.\.\.|x+|password|pass|pwd|secret|changeme",
+    re.IGNORECASE,
+)
 MIN_PASSWORD_LENGTH = 10
 ALLOW_MARK = "allow-database-password"
-# .env holds this project's secrets; .env.example is the template for it and holds none.
-ENV_FILE = re.compile(r"^\.env(?:\..+)?$")
+# .env holds this project's secrets (.envrc is direnv's); .env.example is the template for it.
+ENV_FILE = re.compile(r"^\.env(?:rc|\..+)?$")
 ENV_TEMPLATES = {".env.example", ".env.sample", ".env.template"}
 
 
@@ -27,15 +38,25 @@ def is_env_file(path):
     return bool(ENV_FILE.match(path.name)) and path.name not in ENV_TEMPLATES
 
 
+def passwords(line):
+    """The passwords written in a line's connection strings."""
+    for url in URL.finditer(line):
+        rest = url["rest"]
+        for pattern in (USERINFO_PASSWORD, PARAMETER_PASSWORD):
+            yield from (found["password"] for found in pattern.finditer(rest))
+    if KEYWORD_CONNINFO.search(line):
+        yield from (found["password"].strip("'") for found in KEYWORD_PASSWORD.finditer(line))
+
+
+def is_real(password):
+    return len(password) >= MIN_PASSWORD_LENGTH and not PLACEHOLDER.fullmatch(password)
+
+
 def first_password_line(text):
     """Number of the first line with a connection string holding a real-looking password."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if ALLOW_MARK in line:
-            continue
-        for match in CONNECTION_STRING.finditer(line):
-            password = match["password"]
-            if len(password) >= MIN_PASSWORD_LENGTH and not PLACEHOLDER.search(password):
-                return number
+        if ALLOW_MARK not in line and any(map(is_real, passwords(line))):
+            return number
     return None
 
 
