@@ -230,7 +230,8 @@ def url_from_pg_variables(environ, host_variable="PGHOST"):
     password = quote(environ.get("PGPASSWORD", ""), safe="")
     port = environ.get("PGPORT", "5432")
     database = quote(environ.get("PGDATABASE", "neondb"), safe="")
-    # libpq reads these two itself too; in the URL, the checks of this module see them.
+    # In the URL they are checked like a pasted string's, and the sslmode=require this module
+    # sets when a URL names none no longer hides PGSSLMODE from libpq.
     parameters = urlencode(
         {name: environ[variable] for variable, name in PG_URL_PARAMETERS if environ.get(variable)}
     )
