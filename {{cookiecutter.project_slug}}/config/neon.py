@@ -218,6 +218,9 @@ def password_forms(password):
     return {form for text in plain for form in (text, html.escape(text))} - {""}
 
 
+PG_URL_PARAMETERS = (("PGSSLMODE", "sslmode"), ("PGCHANNELBINDING", "channel_binding"))
+
+
 def url_from_pg_variables(environ, host_variable="PGHOST"):
     """The seed guide's PGHOST/PGUSER/… form as a URL, or "" when the host is unset."""
     host = environ.get(host_variable, "")
@@ -227,7 +230,13 @@ def url_from_pg_variables(environ, host_variable="PGHOST"):
     password = quote(environ.get("PGPASSWORD", ""), safe="")
     port = environ.get("PGPORT", "5432")
     database = quote(environ.get("PGDATABASE", "neondb"), safe="")
-    return f"postgresql://{user}:{password}@{host}:{port}/{database}"
+    # In the URL they are checked like a pasted string's, and the sslmode=require this module
+    # sets when a URL names none no longer hides PGSSLMODE from libpq.
+    parameters = urlencode(
+        {name: environ[variable] for variable, name in PG_URL_PARAMETERS if environ.get(variable)}
+    )
+    url = f"postgresql://{user}:{password}@{host}:{port}/{database}"
+    return f"{url}?{parameters}" if parameters else url
 
 
 def app_and_direct_urls(environ):

@@ -182,13 +182,19 @@ def database_problems(alias, database, environ, libpq_version):
                 id="neon.E009",
             )
         )
-    if on_neon and options.get("channel_binding") != "require":
+    # libpq falls back on PGCHANNELBINDING when the connection string does not say.
+    channel_binding = options.get("channel_binding", environ.get("PGCHANNELBINDING"))
+    if on_neon and channel_binding != "require":
+        if environ.get("DATABASE_URL", "").strip():
+            remedy = "Copy the string again from Neon's Connect dialog, or add the parameter."
+        else:
+            remedy = "Set PGCHANNELBINDING=require next to PGHOST."
         problems.append(
             Warning(
                 f"Database '{alias}' does not require channel binding.",
                 hint="Neon's connection strings end in channel_binding=require: it ties the "
                 "password exchange to the TLS session, so a man in the middle cannot relay "
-                "it. Copy the string again from Neon's Connect dialog, or add the parameter.",
+                f"it. {remedy}",
                 id="neon.W001",
             )
         )

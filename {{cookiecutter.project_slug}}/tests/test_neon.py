@@ -209,6 +209,16 @@ def test_pg_variables_are_read_when_database_url_is_unset():
         settings_for(environ, use_pooler=False)
 
 
+def test_pg_variables_carry_sslmode_and_channel_binding():
+    environ = {"PGHOST": "ep-a-1-pooler.us-east-2.aws.neon.tech", "PGUSER": "u", "PGPASSWORD": "p"}
+    assert "channel_binding" not in settings_for(environ)["OPTIONS"]
+    environ.update(PGSSLMODE="verify-full", PGCHANNELBINDING="require")
+    options = settings_for(environ)["OPTIONS"]
+    assert (options["sslmode"], options["channel_binding"]) == ("verify-full", "require")
+    with pytest.raises(ImproperlyConfigured, match="sslmode=disable"):
+        settings_for({**environ, "PGSSLMODE": "disable"})
+
+
 def test_database_url_wins_over_pg_variables():
     environ = {"DATABASE_URL": POOLED, "PGHOST": "elsewhere.example"}
     assert settings_for(environ)["HOST"].startswith("ep-cool-darkness")

@@ -123,6 +123,23 @@ def test_w001_channel_binding_not_required_on_neon():
     assert ids(resolved(local), environ=local) == []
 
 
+def test_w001_reads_pgchannelbinding_as_libpq_does():
+    without = {"DATABASE_URL": POOLED.replace("&channel_binding=require", "")}
+    exported = {**without, "PGCHANNELBINDING": "require"}
+    assert ids(resolved(exported), environ=exported) == []
+    weakened = {**without, "PGCHANNELBINDING": "prefer"}
+    assert ids(resolved(weakened), environ=weakened) == ["neon.W001"]
+
+
+def test_w001_names_pgchannelbinding_for_the_pg_variables():
+    pg_variables = {"PGHOST": "ep-a-1.us-east-2.aws.neon.tech", "PGUSER": "u", "PGPASSWORD": "p"}
+    databases = {"default": resolved(pg_variables)}
+    (problem,) = neon_checks.neon_problems(databases, pg_variables, COMMAND, LIBPQ_18)
+    assert problem.id == "neon.W001" and "PGCHANNELBINDING=require" in problem.hint
+    pg_variables["PGCHANNELBINDING"] = "require"
+    assert ids(resolved(pg_variables), environ=pg_variables) == []
+
+
 def test_e010_names_the_versions_and_what_to_do():
     problem = neon_checks.server_too_old("default", "PostgreSQL 15 or later is required.")
     assert problem.id == "neon.E010" and "Django 5.2 LTS" in problem.hint

@@ -113,7 +113,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         severities = set()
 
         def note(diagnostic):
-            severities.add(diagnostic.severity_nonlocalized)
+            # PgBouncer sends no untranslated severity (V), only S, in English.
+            severities.add(diagnostic.severity_nonlocalized or diagnostic.severity)
 
         pgconn = self.connection.pgconn
         self.connection.add_notice_handler(note)
