@@ -7,6 +7,9 @@
    idle connection receives nothing, so `is_usable()` looks at the socket instead of asking.
 2. No `SET TIME ZONE` when the server reports UTC under another of its names (Etc/UTC, Zulu…).
 3. Connecting (never a query) is retried for a few seconds while a compute wakes or restarts.
+
+With Django's pool (OPTIONS["pool"], DJANGO_DB_POOL), the pool checks a connection before
+handing it out: with the same socket test, again without a round trip.
 """
 
 import random
@@ -72,50 +75,82 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._configure_timezone(connection)
 
     def is_usable(self):
-        if self.connection is None:
-            return False
-        pgconn = self.connection.pgconn
-        if pgconn.status != ConnStatus.OK:
-            return False
-        if pgconn.transaction_status != TransactionStatus.IDLE:
-            # Django asks between requests, when a connection is idle in autocommit. Inside a
-            # transaction, bytes from the server may be an answer still being read: only a
-            # query can tell.
-            return super().is_usable()
-        try:
-            if not _readable(pgconn.socket):
-                return True
-            severities = self._read_while_idle()
-        except psycopg.OperationalError:  # end of stream or reset: the server is gone
-            return False
-        if pgconn.status != ConnStatus.OK or severities & ERROR_SEVERITIES:
-            return False  # a FATAL error ("terminating connection…") announces the close
-        if severities:
-            # A notice while idle is rare and may come just before a close (a crashed server
-            # warns every session); a query decides.
-            return super().is_usable()
-        return True  # only parameter changes or NOTIFY messages: the session is fine
+        usable = idle_connection_usable(self.connection)
+        # None: a query decides, Django's `SELECT 1`.
+        return super().is_usable() if usable is None else usable
 
-    def _read_while_idle(self):
-        """Read what the server sent; the severities of its notices and errors."""
-        severities = set()
+    @property
+    def pool(self):
+        pool = super().pool
+        if pool is not None and pool._check is not None:
+            # Django gives the pool psycopg's check, an empty query: one round trip each time a
+            # request takes a connection. The socket tells as much for nothing. (A private
+            # attribute of psycopg_pool; the tests count the round trips with the pool.)
+            pool._check = check_pooled_connection
+        return pool
 
-        def note(diagnostic):
-            severities.add(diagnostic.severity_nonlocalized)
 
-        pgconn = self.connection.pgconn
-        self.connection.add_notice_handler(note)
-        try:
-            # Reading until the socket is quiet also reaches an end of stream that arrived
-            # just after the server's last message; consume_input() raises on it.
-            while _readable(pgconn.socket):
-                pgconn.consume_input()
-            # libpq parses a message only when asked: errors and notices go to `note`, new
-            # parameter values are stored, NOTIFY messages wait for psycopg.
-            pgconn.is_busy()
-        finally:
-            self.connection.remove_notice_handler(note)
-        return severities
+def idle_connection_usable(connection):
+    """Whether a kept connection works, judged without a query if at all possible.
+
+    True or False, or None when only a query can tell.
+    """
+    if connection is None:
+        return False
+    pgconn = connection.pgconn
+    if pgconn.status != ConnStatus.OK:
+        return False
+    if pgconn.transaction_status != TransactionStatus.IDLE:
+        # Django asks between requests, when a connection is idle in autocommit. Inside a
+        # transaction, bytes from the server may be an answer still being read: only a query
+        # can tell.
+        return None
+    try:
+        if not _readable(pgconn.socket):
+            return True
+        severities = _read_while_idle(connection)
+    except psycopg.OperationalError:  # end of stream or reset: the server is gone
+        return False
+    if pgconn.status != ConnStatus.OK or severities & ERROR_SEVERITIES:
+        return False  # a FATAL error ("terminating connection…") announces the close
+    if severities:
+        # A notice while idle is rare and may come just before a close (a crashed server warns
+        # every session); a query decides.
+        return None
+    return True  # only parameter changes or NOTIFY messages: the session is fine
+
+
+def check_pooled_connection(connection):
+    """psycopg_pool's `check`: raise when a connection the pool hands out does not work."""
+    usable = idle_connection_usable(connection)
+    if usable is None:
+        from psycopg_pool import ConnectionPool
+
+        ConnectionPool.check_connection(connection)
+    elif not usable:
+        raise psycopg.OperationalError("the server closed the connection")
+
+
+def _read_while_idle(connection):
+    """Read what the server sent; the severities of its notices and errors."""
+    severities = set()
+
+    def note(diagnostic):
+        severities.add(diagnostic.severity_nonlocalized)
+
+    pgconn = connection.pgconn
+    connection.add_notice_handler(note)
+    try:
+        # Reading until the socket is quiet also reaches an end of stream that arrived just
+        # after the server's last message; consume_input() raises on it.
+        while _readable(pgconn.socket):
+            pgconn.consume_input()
+        # libpq parses a message only when asked: errors and notices go to `note`, new
+        # parameter values are stored, NOTIFY messages wait for psycopg.
+        pgconn.is_busy()
+    finally:
+        connection.remove_notice_handler(note)
+    return severities
 
 
 def _readable(socket):
