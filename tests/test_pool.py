@@ -1,0 +1,85 @@
+"""Django's connection pool (DJANGO_DB_POOL), under gunicorn and under uvicorn (ASGI, where it is
+on by default), against the Neon stand-in.
+
+Round trips are counted on the wire by a proxy between the app and the pooler.
+"""
+# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
+
+import time
+
+import pytest
+
+from counting_proxy import CountingProxy
+from served_project import ONE_QUERY_ASYNC_PATH, ONE_QUERY_PATH, get, one_query_settings, serve
+from test_neon_backend import PROXY_DELAY, pooled_env
+
+# The fixture: a project per Django version, with a database of its own on the stand-in.
+from test_against_neon import project  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+SERVERS = [
+    pytest.param({"asgi": True}, ONE_QUERY_ASYNC_PATH, id="uvicorn-async-view"),
+    pytest.param({"asgi": True}, ONE_QUERY_PATH, id="uvicorn-sync-view"),
+    # gunicorn: the pool on by choice; threads share it.
+    pytest.param({"threads": 4, "DJANGO_DB_POOL": "true"}, ONE_QUERY_PATH, id="gunicorn-threads"),
+]
+
+
+@pytest.mark.parametrize(("server", "path"), SERVERS)
+def test_the_pool_keeps_connections_warm_and_survives_suspends(project, neon, server, path):
+    server = dict(server)
+    serving = {key: server.pop(key) for key in ("asgi", "threads") if key in server}
+    with (
+        CountingProxy(neon.pooler_port, PROXY_DELAY) as proxy,
+        one_query_settings(project.project, "one_query_settings") as settings,
+        serve(
+            project.project,
+            pooled_env(project, proxy, DJANGO_SETTINGS_MODULE=settings, **server),
+            **serving,
+        ) as base,
+    ):
+        assert get(base + path) == (200, "1")
+        # The pool opened its DJANGO_DB_POOL_MIN_SIZE connections (and one more for the request
+        # that had to wait for them); from now on a request borrows one and returns it.
+        assert 1 <= proxy.connections <= 3
+
+        proxy.reset()
+        for _ in range(20):
+            assert get(base + path) == (200, "1")
+        # Taking a connection from the pool checked it without a query: one round trip each.
+        assert (proxy.connections, proxy.round_trips) == (0, 20)
+
+        failures = []
+        for number in range(1, 31):
+            status, body = get(base + path)
+            if status != 200:
+                failures.append((number, status, body[:200]))
+            if number % 10 == 0:
+                neon.suspend()  # cuts every pooled connection
+        assert failures == []
+
+
+def test_pooled_connections_are_replaced_before_the_compute_would_cut_them(project, neon):
+    # A 2 s suspend delay: connections live 1.6 s (config/neon.py's share of it).
+    env = {"NEON_SCALE_TO_ZERO_SECONDS": "2", "DJANGO_CONN_MAX_AGE": "0"}
+    with (
+        CountingProxy(neon.pooler_port, PROXY_DELAY) as proxy,
+        one_query_settings(project.project, "one_query_settings") as settings,
+        serve(
+            project.project,
+            pooled_env(project, proxy, DJANGO_SETTINGS_MODULE=settings, **env),
+            asgi=True,
+        ) as base,
+    ):
+        assert get(base + ONE_QUERY_PATH) == (200, "1")
+        proxy.reset()
+        assert get(base + ONE_QUERY_PATH) == (200, "1")
+        assert proxy.connections == 0
+        time.sleep(2.5)
+        assert get(base + ONE_QUERY_PATH) == (200, "1")
+        # The connection came back older than max_lifetime: the pool closed it and opens another.
+        deadline = time.monotonic() + 5
+        while proxy.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proxy.connections >= 1
