@@ -11,10 +11,10 @@ import pytest
 
 from counting_proxy import CountingProxy
 from served_project import ONE_QUERY_ASYNC_PATH, ONE_QUERY_PATH, get, one_query_settings, serve
-from test_neon_backend import PROXY_DELAY, pooled_env
 
 # The fixture: a project per Django version, with a database of its own on the stand-in.
 from test_against_neon import project  # noqa: F401
+from test_neon_backend import PROXY_DELAY, pooled_env
 
 pytestmark = pytest.mark.slow
 
