@@ -122,7 +122,8 @@ def test_e012_pooled_connections_kept_past_the_suspend():
     assert ids(resolved(CONN_MAX_AGE=0, OPTIONS={"pool": True})) == ["neon.E012"]
     assert ids(resolved(CONN_MAX_AGE=0, OPTIONS={"pool": {"max_lifetime": 400}})) == ["neon.E012"]
     longer = {**ENVIRON, "NEON_SCALE_TO_ZERO_SECONDS": "600"}
-    assert ids(resolved(longer, CONN_MAX_AGE=0, OPTIONS={"pool": {"max_lifetime": 400}}), longer) == []
+    within = resolved(longer, CONN_MAX_AGE=0, OPTIONS={"pool": {"max_lifetime": 400}})
+    assert ids(within, environ=longer) == []
 
 
 def test_the_pool_as_config_neon_makes_it_passes():
