@@ -140,3 +140,22 @@ def test_reads_on_the_standby_writes_and_migrations_on_the_primary(project, neon
         # Once its pause is over, the replica serves reads again.
         back = eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["standby"])
         assert back == {"standby": True, "users": 2}
+
+
+def test_read_your_writes_under_asgi(project, neon, replica):
+    """Under uvicorn a request's sync work runs in another thread than its middleware."""
+    env = replica_env(project, replica)
+    project.manage("migrate", "--noinput", env=env)
+    with (
+        one_query_settings(project.project, "replica_settings", urls=REPLICA_URLS) as settings,
+        serve(project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}, asgi=True) as base,
+    ):
+        eventually(lambda: get(f"{base}/read/"), lambda answer: answer[0] == 200)
+        users = get_json(f"{base}/read/")["plain"]["users"]
+        wrote = get_json(f"{base}/write-then-read/?name=asgi")
+        assert wrote["before"]["standby"] is True
+        assert wrote["after"] == {"standby": False, "users": users + 1}
+        later = eventually(
+            lambda: get_json(f"{base}/read/")["plain"], lambda plain: plain["users"] == users + 1
+        )
+        assert later == {"standby": True, "users": users + 1}

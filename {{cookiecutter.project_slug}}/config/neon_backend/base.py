@@ -12,9 +12,11 @@ With Django's pool (OPTIONS["pool"], DJANGO_DB_POOL), the pool checks a connecti
 handing it out: with the same socket test, again without a round trip.
 """
 
+import atexit
 import random
 import selectors
 import time
+import weakref
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -41,6 +43,7 @@ FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
 # Severities of an ErrorResponse; a server sends one to an idle session only to say goodbye.
 ERROR_SEVERITIES = {"ERROR", "FATAL", "PANIC"}
+_prepared_pools = weakref.WeakSet()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -82,11 +85,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def pool(self):
         pool = super().pool
-        if pool is not None and pool._check is not None:
-            # Django gives the pool psycopg's check, an empty query: one round trip each time a
-            # request takes a connection. The socket tells as much for nothing. (A private
-            # attribute of psycopg_pool; the tests count the round trips with the pool.)
-            pool._check = check_pooled_connection
+        if pool is not None and pool not in _prepared_pools:
+            _prepared_pools.add(pool)
+            if pool._check is not None:
+                # Django gives the pool psycopg's check, an empty query: one round trip each time
+                # a request takes a connection. The socket tells as much for nothing. (A private
+                # attribute of psycopg_pool; the tests count the round trips with the pool.)
+                pool._check = check_pooled_connection
+            # Left to the garbage collector, the pool stops its threads only while the
+            # interpreter shuts down, when they can no longer run: a worker then hangs for 5 s
+            # per thread on its way out.
+            atexit.register(pool.close)
         return pool
 
 
