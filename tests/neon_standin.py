@@ -189,50 +189,14 @@ class NeonStandIn:
 
         The same class, so the pooler and suspend controls work on it too; stop it before this.
         """
-        workdir = _new_workdir(self.workdir.parent)
-        server_port = _free_port()
-        pooler_port = _free_port(avoid=server_port)
-        user = f"{ROLE}:{quote(self.password, safe='')}"
-        replica = NeonStandIn(
-            direct_url=f"postgresql://{user}@{REPLICA_DIRECT_HOST}:{server_port}/{DATABASE}"
-            "?sslmode=require&channel_binding=require&hostaddr=127.0.0.1",
-            pooled_url=f"postgresql://{user}@{REPLICA_POOLER_HOST}:{pooler_port}/{DATABASE}"
-            "?sslmode=require&hostaddr=127.0.0.1",
-            password=self.password,
-            workdir=workdir,
-            root_cert=workdir / "server.crt",
-            server_port=server_port,
-            pooler_port=pooler_port,
-            _bindir=self._bindir,
-            _pgbouncer=self._pgbouncer,
+        replica = _new_standin(
+            _new_workdir(self.workdir.parent),
+            self.password,
+            (REPLICA_DIRECT_HOST, REPLICA_POOLER_HOST),
+            self._bindir,
+            self._pgbouncer,
         )
-        atexit.register(replica.stop)
-        try:
-            for name in ("server.crt", "server.key", "userlist.txt"):
-                _write_private(workdir / name, (self.workdir / name).read_text())
-            # -R: starts as a standby of this server, streaming over the admin socket.
-            _run(
-                [str(self._bindir / "pg_basebackup"), "-D", "data", "-R", "-X", "stream",
-                 "-c", "fast", "--no-sync", "-h", str(self.workdir),
-                 "-p", str(self.server_port), "-U", ADMIN_USER],
-                workdir,
-            )  # fmt: skip
-            with open(workdir / "data" / "postgresql.conf", "a") as conf:
-                conf.write(REPLICA_SETTINGS.format(port=server_port, workdir=workdir))
-            replica._pg_ctl("start")
-            _write_private(
-                workdir / "pgbouncer.ini",
-                PGBOUNCER_INI.format(
-                    workdir=workdir, server_port=server_port, pooler_port=pooler_port, role=ROLE
-                ),
-            )
-            replica.start_pooler()
-        except Exception as exc:
-            replica.stop()
-            if isinstance(exc, StandInUnavailable):
-                raise
-            raise StandInUnavailable(f"Neon stand-in replica failed to start: {exc}") from exc
-        return replica
+        return _started(replica, lambda: _set_up_replica(replica, self), "Neon stand-in replica")
 
     def restart_server(self) -> None:
         """pg_ctl restart -m fast; returns once the server accepts connections."""
@@ -303,14 +267,36 @@ def start(base_dir: Path | None = None) -> NeonStandIn:
     bindir, pgbouncer, openssl = _find_binaries()
     workdir = _new_workdir(base_dir or Path("/tmp"))
     password = PASSWORD_PREFIX + os.urandom(4).hex()
+    standin = _new_standin(workdir, password, (DIRECT_HOST, POOLER_HOST), bindir, pgbouncer)
+    return _started(standin, lambda: _set_up(standin, openssl), "Neon stand-in")
+
+
+def _started(standin: NeonStandIn, set_up, what: str) -> NeonStandIn:
+    """`standin` once set_up() has started it; on failure, what it started is stopped."""
+    atexit.register(standin.stop)
+    try:
+        set_up()
+    except Exception as exc:
+        standin.stop()
+        if isinstance(exc, StandInUnavailable):
+            raise
+        raise StandInUnavailable(f"{what} failed to start: {exc}") from exc
+    return standin
+
+
+def _new_standin(
+    workdir: Path, password: str, hosts: tuple[str, str], bindir: Path, pgbouncer: str
+) -> NeonStandIn:
+    """The description of a server and its pooler in `workdir`, on free ports; nothing started."""
+    direct_host, pooler_host = hosts
     server_port = _free_port()
     pooler_port = _free_port(avoid=server_port)
     user = f"{ROLE}:{quote(password, safe='')}"
-    standin = NeonStandIn(
-        direct_url=f"postgresql://{user}@{DIRECT_HOST}:{server_port}/{DATABASE}"
+    return NeonStandIn(
+        direct_url=f"postgresql://{user}@{direct_host}:{server_port}/{DATABASE}"
         "?sslmode=require&channel_binding=require&hostaddr=127.0.0.1",
         # PgBouncer cannot do SCRAM channel binding, hence no channel_binding here.
-        pooled_url=f"postgresql://{user}@{POOLER_HOST}:{pooler_port}/{DATABASE}"
+        pooled_url=f"postgresql://{user}@{pooler_host}:{pooler_port}/{DATABASE}"
         "?sslmode=require&hostaddr=127.0.0.1",
         password=password,
         workdir=workdir,
@@ -320,15 +306,37 @@ def start(base_dir: Path | None = None) -> NeonStandIn:
         _bindir=bindir,
         _pgbouncer=pgbouncer,
     )
-    atexit.register(standin.stop)
-    try:
-        _set_up(standin, openssl)
-    except Exception as exc:
-        standin.stop()
-        if isinstance(exc, StandInUnavailable):
-            raise
-        raise StandInUnavailable(f"Neon stand-in failed to start: {exc}") from exc
-    return standin
+
+
+def _start_pooler(standin: NeonStandIn) -> None:
+    """Configure PgBouncer in front of the stand-in's server, and start it."""
+    _write_private(
+        standin.workdir / "pgbouncer.ini",
+        PGBOUNCER_INI.format(
+            workdir=standin.workdir,
+            server_port=standin.server_port,
+            pooler_port=standin.pooler_port,
+            role=ROLE,
+        ),
+    )
+    standin.start_pooler()
+
+
+def _set_up_replica(replica: NeonStandIn, primary: NeonStandIn) -> None:
+    workdir = replica.workdir
+    for name in ("server.crt", "server.key", "userlist.txt"):
+        _write_private(workdir / name, (primary.workdir / name).read_text())
+    # -R: starts as a standby of the primary, streaming over its admin socket.
+    _run(
+        [str(primary._bindir / "pg_basebackup"), "-D", "data", "-R", "-X", "stream",
+         "-c", "fast", "--no-sync", "-h", str(primary.workdir),
+         "-p", str(primary.server_port), "-U", ADMIN_USER],
+        workdir,
+    )  # fmt: skip
+    with open(workdir / "data" / "postgresql.conf", "a") as conf:
+        conf.write(REPLICA_SETTINGS.format(port=replica.server_port, workdir=workdir))
+    replica._pg_ctl("start")
+    _start_pooler(replica)
 
 
 def _new_workdir(base_dir: Path) -> Path:
@@ -382,16 +390,7 @@ def _set_up(standin: NeonStandIn, openssl: str) -> None:
             "SELECT rolpassword FROM pg_authid WHERE rolname = %s", [ROLE]
         ).fetchone()
     _write_private(workdir / "userlist.txt", f'"{ROLE}" "{secret}"\n')
-    _write_private(
-        workdir / "pgbouncer.ini",
-        PGBOUNCER_INI.format(
-            workdir=workdir,
-            server_port=standin.server_port,
-            pooler_port=standin.pooler_port,
-            role=ROLE,
-        ),
-    )
-    standin.start_pooler()
+    _start_pooler(standin)
 
 
 def _find_binaries() -> tuple[Path, str, str]:

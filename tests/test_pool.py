@@ -6,6 +6,7 @@ Round trips are counted on the wire by a proxy between the app and the pooler.
 # ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -26,19 +27,30 @@ SERVERS = [
 ]
 
 
-@pytest.mark.parametrize(("server", "path"), SERVERS)
-def test_the_pool_keeps_connections_warm_and_survives_suspends(project, neon, server, path):
-    server = dict(server)
-    serving = {key: server.pop(key) for key in ("asgi", "threads") if key in server}
+@contextmanager
+def served_through_proxy(project, neon, env, asgi=False, threads=1):
+    """(proxy, base URL): the one-query project served with `env`, its pooled URL via the proxy.
+
+    Leaving it fails if the server does not stop in time: a pool's threads can hold a worker.
+    """
     with (
         CountingProxy(neon.pooler_port, PROXY_DELAY) as proxy,
         one_query_settings(project.project, "one_query_settings") as settings,
         serve(
             project.project,
-            pooled_env(project, proxy, DJANGO_SETTINGS_MODULE=settings, **server),
-            **serving,
+            pooled_env(project, proxy, DJANGO_SETTINGS_MODULE=settings, **env),
+            threads=threads,
+            asgi=asgi,
         ) as base,
     ):
+        yield proxy, base
+
+
+@pytest.mark.parametrize(("server", "path"), SERVERS)
+def test_the_pool_keeps_connections_warm_and_survives_suspends(project, neon, server, path):
+    env = dict(server)
+    serving = {key: env.pop(key) for key in ("asgi", "threads") if key in env}
+    with served_through_proxy(project, neon, env, **serving) as (proxy, base):
         assert get(base + path) == (200, "1")
         # The pool opened its DJANGO_DB_POOL_MIN_SIZE connections (and one more for the request
         # that had to wait for them); from now on a request borrows one and returns it.
@@ -63,15 +75,7 @@ def test_the_pool_keeps_connections_warm_and_survives_suspends(project, neon, se
 def test_pooled_connections_are_replaced_before_the_compute_would_cut_them(project, neon):
     # A 2 s suspend delay: connections live 1.6 s (config/neon.py's share of it).
     env = {"NEON_SCALE_TO_ZERO_SECONDS": "2", "DJANGO_CONN_MAX_AGE": "0"}
-    with (
-        CountingProxy(neon.pooler_port, PROXY_DELAY) as proxy,
-        one_query_settings(project.project, "one_query_settings") as settings,
-        serve(
-            project.project,
-            pooled_env(project, proxy, DJANGO_SETTINGS_MODULE=settings, **env),
-            asgi=True,
-        ) as base,
-    ):
+    with served_through_proxy(project, neon, env, asgi=True) as (proxy, base):
         assert get(base + ONE_QUERY_PATH) == (200, "1")
         proxy.reset()
         assert get(base + ONE_QUERY_PATH) == (200, "1")
