@@ -314,8 +314,9 @@ def _database(url, *, pooled, max_age, retry_seconds, application_name, pool):
     database = dj_database_url.parse(
         url,
         conn_max_age=max_age,
-        # A suspended compute has cut the connection we kept; test it before reuse.
-        conn_health_checks=True,
+        # A suspended compute has cut the connection we kept; test it before reuse. (The backend
+        # tests what it takes from Django's pool itself, without the pool's query.)
+        conn_health_checks=not pool,
         # Server-side cursors are WITH HOLD cursors, which a transaction-mode pooler loses.
         disable_server_side_cursors=pooled,
     )

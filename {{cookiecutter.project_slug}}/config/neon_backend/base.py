@@ -8,8 +8,9 @@
 2. No `SET TIME ZONE` when the server reports UTC under another of its names (Etc/UTC, Zulu…).
 3. Connecting (never a query) is retried for a few seconds while a compute wakes or restarts.
 
-With Django's pool (OPTIONS["pool"], DJANGO_DB_POOL), the pool checks a connection before
-handing it out: with the same socket test, again without a round trip.
+With Django's pool (OPTIONS["pool"], DJANGO_DB_POOL), each connection taken from the pool gets
+the same test, again without a round trip (config/neon.py leaves CONN_HEALTH_CHECKS off for the
+pool: with it, Django would have the pool send an empty query instead).
 """
 
 import atexit
@@ -43,7 +44,7 @@ FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
 # Severities of an ErrorResponse; a server sends one to an idle session only to say goodbye.
 ERROR_SEVERITIES = {"ERROR", "FATAL", "PANIC"}
-_prepared_pools = weakref.WeakSet()
+_pools_closed_at_exit = weakref.WeakSet()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -58,11 +59,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         pause = FIRST_PAUSE_SECONDS
         while True:
             try:
-                return super().get_new_connection(conn_params)
+                connection = super().get_new_connection(conn_params)
             except psycopg.OperationalError as error:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not any(s in str(error) for s in TRANSIENT_CONNECT_ERRORS):
                     raise
+            else:
+                if self.pool is None or pooled_connection_works(connection):
+                    return connection
+                # The pool hands out what it holds, also connections a suspend cut. This one
+                # goes back closed (the pool drops it and opens another), and the next is taken
+                # at once: psycopg's own check would wait 1 s, 2 s, 4 s… between dead ones.
+                connection.close()
+                self.pool.putconn(connection)
+                continue
             # Jitter keeps the workers of a restarted app from knocking all at once.
             time.sleep(min(pause * random.uniform(0.5, 1.0), remaining))
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
@@ -85,16 +95,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def pool(self):
         pool = super().pool
-        if pool is not None and pool not in _prepared_pools:
-            _prepared_pools.add(pool)
-            if pool._check is not None:
-                # Django gives the pool psycopg's check, an empty query: one round trip each time
-                # a request takes a connection. The socket tells as much for nothing. (A private
-                # attribute of psycopg_pool; the tests count the round trips with the pool.)
-                pool._check = check_pooled_connection
+        if pool is not None and pool not in _pools_closed_at_exit:
             # Left to the garbage collector, the pool stops its threads only while the
             # interpreter shuts down, when they can no longer run: a worker then hangs for 5 s
             # per thread on its way out.
+            _pools_closed_at_exit.add(pool)
             atexit.register(pool.close)
         return pool
 
@@ -129,15 +134,15 @@ def idle_connection_usable(connection):
     return True  # only parameter changes or NOTIFY messages: the session is fine
 
 
-def check_pooled_connection(connection):
-    """psycopg_pool's `check`: raise when a connection the pool hands out does not work."""
+def pooled_connection_works(connection):
+    """Whether a connection taken from Django's pool works; a query only if nothing else tells."""
     usable = idle_connection_usable(connection)
     if usable is None:
-        from psycopg_pool import ConnectionPool
-
-        ConnectionPool.check_connection(connection)
-    elif not usable:
-        raise psycopg.OperationalError("the server closed the connection")
+        try:
+            connection.execute("")
+        except psycopg.Error:
+            return False
+    return usable is not False
 
 
 def _read_while_idle(connection):
