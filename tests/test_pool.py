@@ -6,6 +6,7 @@ Round trips are counted on the wire by a proxy between the app and the pooler.
 # ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -23,7 +24,7 @@ SERVERS = [
     pytest.param({"asgi": True}, ONE_QUERY_ASYNC_PATH, id="uvicorn-async-view"),
     pytest.param({"asgi": True}, ONE_QUERY_PATH, id="uvicorn-sync-view"),
     # gunicorn: the pool on by choice; threads share it.
-    pytest.param({"threads": 4, "DJANGO_DB_POOL": "true"}, ONE_QUERY_PATH, id="gunicorn-threads"),
+    pytest.param({"threads": 8, "DJANGO_DB_POOL": "true"}, ONE_QUERY_PATH, id="gunicorn-threads"),
 ]
 
 
@@ -62,6 +63,9 @@ def test_the_pool_keeps_connections_warm_and_survives_suspends(project, neon, se
         # Taking a connection from the pool checked it without a query: one round trip each.
         assert (proxy.connections, proxy.round_trips) == (0, 20)
 
+        # Eight at once: the pool grows to about eight connections, all of which a suspend cuts.
+        with ThreadPoolExecutor(8) as clients:
+            assert set(clients.map(get, [base + path] * 64)) == {(200, "1")}
         failures = []
         for number in range(1, 31):
             status, body = get(base + path)
