@@ -16,6 +16,7 @@ from served_project import ONE_QUERY_ASYNC_PATH, ONE_QUERY_PATH, get, one_query_
 
 # The fixture: a project per Django version, with a database of its own on the stand-in.
 from test_against_neon import project  # noqa: F401
+from test_health_faults import budget  # noqa: F401  (PROBE_BUDGET_SECONDS of the project)
 from test_neon_backend import PROXY_DELAY, pooled_env
 
 pytestmark = pytest.mark.slow
@@ -91,3 +92,18 @@ def test_pooled_connections_are_replaced_before_the_compute_would_cut_them(proje
         while proxy.connections == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert proxy.connections >= 1
+
+
+def test_health_keeps_its_budget_with_the_pool_and_the_pooler_down(project, neon, budget):
+    # Django's pool waits 10 s for a connection; /health/ promises an answer within its budget.
+    with serve(project.project, project.env(DJANGO_DB_POOL="true"), threads=4) as base:
+        assert get(base + "/health/")[0] == 200
+        neon.stop_pooler()
+        try:
+            started = time.monotonic()
+            status = get(base + "/health/")[0]
+            seconds = time.monotonic() - started
+        finally:
+            neon.start_pooler()
+        assert status == 503 and seconds < budget + 1
+        assert get(base + "/health/")[0] == 200
