@@ -85,7 +85,7 @@ def health_check(connection, deadline):
 
 def connect(connection, seconds):
     """Open the connection within `seconds`: libpq's connect_timeout, and any retry, fit in."""
-    if connection.pool is not None:
+    if getattr(connection, "pool", None) is not None:  # not every backend has a pool
         take_from_pool(connection, seconds)
     shared = connection.settings_dict  # the same dict for every thread: never change it
     options = shared.get("OPTIONS", {})
