@@ -4,23 +4,29 @@
 
 Bakes the default project, starts the Neon stand-in, puts a proxy that adds `--delay-ms` each way
 and counts round trips between the app and the pooler (tests/counting_proxy.py), and serves a
-view running `SELECT 1` with gunicorn (one worker, 8 threads) in four configurations:
+view running `SELECT 1` with gunicorn (one worker, 8 threads) or uvicorn (ASGI, one process) in
+seven configurations:
 
-  (a) default  the baked default: config.neon_backend, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS
-  (b) naive    the seed guide's conservative advice: Django's backend, CONN_MAX_AGE=0
-  (c) stock    Django's backend, CONN_MAX_AGE=60 + CONN_HEALTH_CHECKS (SELECT 1 per request)
-  (d) limit    a kept connection that is never checked
+  (a) default     the baked default: config.neon_backend, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS
+  (b) naive       the seed guide's conservative advice: Django's backend, CONN_MAX_AGE=0
+  (c) stock       Django's backend, CONN_MAX_AGE=60 + CONN_HEALTH_CHECKS (SELECT 1 per request)
+  (d) limit       a kept connection that is never checked
+  (e) asgi-async  uvicorn, asgi.py as baked (Django's pool), an async view
+  (f) asgi-sync   uvicorn, asgi.py as baked (Django's pool), the sync view
+  (g) pool        gunicorn with Django's pool (DJANGO_DB_POOL=true) instead of CONN_MAX_AGE
 
 Each round runs every configuration in turn (interleaved, so that a busy moment of the machine
 hits them all): `--requests` requests one at a time, then about twice as many from 8 clients at
 once. Kept connections live for 300 s (DJANGO_CONN_MAX_AGE, the most the settings allow) rather
 than the default 60, so that they outlive the bench and it measures the steady state; the table
 counts the connections opened. After the rounds, (a) and (d) answer 30 requests with a compute
-suspend every 10.
+suspend every 10, and so do (e), (f) and (g).
 Prints a table, writes a plot, and ends with
-`RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d>` (medians, one client).
+`RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d> asgi_async_over_default_c8=<e/a>
+asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a>` (medians; one client for the first
+two, eight for the others).
 Goals: default_over_limit ≤ 1.05, ratio_naive_over_default ≥ 4, one round trip per query for
-(a), no failed request for (a) across suspends.
+(a), the ASGI and pool ratios ≤ 1.1, no failed request for (a), (e), (f), (g) across suspends.
 """
 
 import argparse
@@ -39,7 +45,13 @@ sys.path[:0] = [str(TEMPLATE / "tests"), str(TEMPLATE / "hooks")]
 import build  # noqa: E402  (the environment the bake hook gives the project's processes)
 import neon_standin  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
-from served_project import ONE_QUERY_PATH, get, one_query_settings, serve  # noqa: E402
+from served_project import (  # noqa: E402
+    ONE_QUERY_ASYNC_PATH,
+    ONE_QUERY_PATH,
+    get,
+    one_query_settings,
+    serve,
+)
 
 COOKIECUTTER = Path(sys.executable).parent / "cookiecutter"
 STOCK = 'DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"\n'
@@ -49,7 +61,17 @@ CONFIGURATIONS = {
     "b": ("naive", STOCK + NOT_LIBPQS + 'DATABASES["default"]["CONN_MAX_AGE"] = 0\n'),
     "c": ("stock", STOCK + NOT_LIBPQS),
     "d": ("limit", 'DATABASES["default"]["CONN_HEALTH_CHECKS"] = False\n'),
+    "e": ("asgi-async", ""),
+    "f": ("asgi-sync", ""),
+    "g": ("pool", ""),
 }
+# How a configuration is served, where it is not gunicorn with CLIENTS threads and the sync view.
+SERVED = {
+    "e": {"asgi": True, "path": ONE_QUERY_ASYNC_PATH},
+    "f": {"asgi": True},
+    "g": {"env": {"DJANGO_DB_POOL": "true"}},
+}
+SURVIVORS = "adefg"  # the configurations asked to answer across suspends
 CLIENTS = 8
 SUSPEND_REQUESTS, SUSPEND_EVERY = 30, 10
 
@@ -125,7 +147,7 @@ def plot(path, rows, delay_ms):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(8, 4.5))
+    figure, axes = pyplot.subplots(figsize=(11, 4.5))
     labels = [f"({key}) {CONFIGURATIONS[key][0]}" for key in CONFIGURATIONS]
     width = 0.38
     for offset, clients in ((-width / 2, 1), (width / 2, CLIENTS)):
@@ -167,17 +189,23 @@ def main():
         bases = {}
         for key, (name, lines) in CONFIGURATIONS.items():
             settings = stack.enter_context(one_query_settings(project, f"bench_{name}", lines))
+            served = SERVED.get(key, {})
             env = build.clean_env(
-                DATABASE_URL=app_url, DJANGO_SETTINGS_MODULE=settings, DJANGO_CONN_MAX_AGE="300"
+                DATABASE_URL=app_url,
+                DJANGO_SETTINGS_MODULE=settings,
+                DJANGO_CONN_MAX_AGE="300",
+                **served.get("env", {}),
             )
-            bases[key] = stack.enter_context(serve(project, env, threads=CLIENTS)) + ONE_QUERY_PATH
+            serving = {"asgi": True} if served.get("asgi") else {"threads": CLIENTS}
+            base = stack.enter_context(serve(project, env, **serving))
+            bases[key] = base + served.get("path", ONE_QUERY_PATH)
 
         phases = {(key, clients): [] for key in CONFIGURATIONS for clients in (1, CLIENTS)}
         concurrent_requests = CLIENTS * max(1, 2 * options.requests // CLIENTS)
         for round_number in range(options.rounds + 1):  # round 0 warms up and is not counted
             # (a) next to (d), whose ratio matters most; every other round backwards, so that a
             # machine getting busier or quieter weighs on all alike.
-            order = ["a", "d", "c", "b"] if round_number % 2 else ["b", "c", "d", "a"]
+            order = list("aefgdcb") if round_number % 2 else list("bcdgfea")
             for key in order:
                 for clients, requests in ((1, options.requests), (CLIENTS, concurrent_requests)):
                     phase = measure(bases[key], proxy, requests, clients)
@@ -185,11 +213,11 @@ def main():
                         phases[key, clients].append(phase)
             print(f"round {round_number} done", flush=True)
         rows = {label: summary(measured) for label, measured in phases.items()}
-        survived = {key: survive_suspends(bases[key], standin) for key in ("a", "d")}
+        survived = {key: survive_suspends(bases[key], standin) for key in SURVIVORS}
 
     print(
         f"\n{options.rounds} rounds, {options.delay_ms:g} ms each way, one-query view, "
-        f"gunicorn 1 worker × {CLIENTS} threads\n"
+        f"gunicorn 1 worker × {CLIENTS} threads, uvicorn 1 process\n"
     )
     print(
         "| configuration | clients | median | p95 | requests/s | round trips per request "
@@ -212,7 +240,12 @@ def main():
     plot(options.plot, rows, options.delay_ms)
     print(f"plot: {options.plot}")
     a, b, d = (rows[key, 1]["median"] for key in "abd")
-    print(f"RESULT ratio_naive_over_default={b / a:.2f} default_over_limit={a / d:.3f}")
+    a8, e8, f8, g8 = (rows[key, CLIENTS]["median"] for key in "aefg")
+    print(
+        f"RESULT ratio_naive_over_default={b / a:.2f} default_over_limit={a / d:.3f} "
+        f"asgi_async_over_default_c8={e8 / a8:.3f} asgi_sync_over_default_c8={f8 / a8:.3f} "
+        f"pool_over_default_c8={g8 / a8:.3f}"
+    )
 
 
 if __name__ == "__main__":

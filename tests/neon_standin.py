@@ -35,6 +35,10 @@ from psycopg import sql
 ENDPOINT_ID = "ep-standin-a1b2c3d4"
 DIRECT_HOST = f"{ENDPOINT_ID}.us-east-2.aws.neon.tech"
 POOLER_HOST = f"{ENDPOINT_ID}-pooler.us-east-2.aws.neon.tech"
+# A Neon read replica is an endpoint of its own, with its own pooler.
+REPLICA_ENDPOINT_ID = "ep-standin-replica-e5f6a7b8"
+REPLICA_DIRECT_HOST = f"{REPLICA_ENDPOINT_ID}.us-east-2.aws.neon.tech"
+REPLICA_POOLER_HOST = f"{REPLICA_ENDPOINT_ID}-pooler.us-east-2.aws.neon.tech"
 DATABASE = "neondb"
 ROLE = "neondb_owner"
 # Every character that breaks naive URL, shell or config-file handling.
@@ -61,10 +65,20 @@ synchronous_commit = off
 full_page_writes = off
 """
 
+# Appended to the copy of the primary's settings that pg_basebackup brings along.
+REPLICA_SETTINGS = """
+port = {port}
+unix_socket_directories = '{workdir}'
+ssl_cert_file = '{workdir}/server.crt'
+ssl_key_file = '{workdir}/server.key'
+hot_standby = on
+"""
+
 # The admin channel is the unix socket inside the private (0700) workdir; every
 # TCP client must use TLS and SCRAM, as on Neon.
 PG_HBA = """\
 local     all  postgres                 trust
+local     replication  postgres         trust
 hostssl   all  all       127.0.0.1/32   scram-sha-256
 hostnossl all  all       0.0.0.0/0      reject
 hostnossl all  all       ::/0           reject
@@ -170,6 +184,20 @@ class NeonStandIn:
             )
         self.start_pooler()
 
+    def start_replica(self) -> NeonStandIn:
+        """A read replica: a hot standby streaming from this server, behind its own PgBouncer.
+
+        The same class, so the pooler and suspend controls work on it too; stop it before this.
+        """
+        replica = _new_standin(
+            _new_workdir(self.workdir.parent),
+            self.password,
+            (REPLICA_DIRECT_HOST, REPLICA_POOLER_HOST),
+            self._bindir,
+            self._pgbouncer,
+        )
+        return _started(replica, lambda: _set_up_replica(replica, self), "Neon stand-in replica")
+
     def restart_server(self) -> None:
         """pg_ctl restart -m fast; returns once the server accepts connections."""
         self._pg_ctl("restart", "-m", "fast")
@@ -252,7 +280,82 @@ class NeonStandIn:
 def start(base_dir: Path | None = None) -> NeonStandIn:
     """Start the stand-in, or raise StandInUnavailable saying what is missing."""
     bindir, pgbouncer, openssl = _find_binaries()
-    workdir = Path(tempfile.mkdtemp(prefix="neon-standin-", dir=base_dir or "/tmp"))
+    workdir = _new_workdir(base_dir or Path("/tmp"))
+    password = PASSWORD_PREFIX + os.urandom(4).hex()
+    standin = _new_standin(workdir, password, (DIRECT_HOST, POOLER_HOST), bindir, pgbouncer)
+    return _started(standin, lambda: _set_up(standin, openssl), "Neon stand-in")
+
+
+def _started(standin: NeonStandIn, set_up, what: str) -> NeonStandIn:
+    """`standin` once set_up() has started it; on failure, what it started is stopped."""
+    atexit.register(standin.stop)
+    try:
+        set_up()
+    except Exception as exc:
+        standin.stop()
+        if isinstance(exc, StandInUnavailable):
+            raise
+        raise StandInUnavailable(f"{what} failed to start: {exc}") from exc
+    return standin
+
+
+def _new_standin(
+    workdir: Path, password: str, hosts: tuple[str, str], bindir: Path, pgbouncer: str
+) -> NeonStandIn:
+    """The description of a server and its pooler in `workdir`, on free ports; nothing started."""
+    direct_host, pooler_host = hosts
+    server_port = _free_port()
+    pooler_port = _free_port(avoid=server_port)
+    user = f"{ROLE}:{quote(password, safe='')}"
+    return NeonStandIn(
+        direct_url=f"postgresql://{user}@{direct_host}:{server_port}/{DATABASE}"
+        "?sslmode=require&channel_binding=require&hostaddr=127.0.0.1",
+        # PgBouncer cannot do SCRAM channel binding, hence no channel_binding here.
+        pooled_url=f"postgresql://{user}@{pooler_host}:{pooler_port}/{DATABASE}"
+        "?sslmode=require&hostaddr=127.0.0.1",
+        password=password,
+        workdir=workdir,
+        root_cert=workdir / "server.crt",
+        server_port=server_port,
+        pooler_port=pooler_port,
+        _bindir=bindir,
+        _pgbouncer=pgbouncer,
+    )
+
+
+def _start_pooler(standin: NeonStandIn) -> None:
+    """Configure PgBouncer in front of the stand-in's server, and start it."""
+    _write_private(
+        standin.workdir / "pgbouncer.ini",
+        PGBOUNCER_INI.format(
+            workdir=standin.workdir,
+            server_port=standin.server_port,
+            pooler_port=standin.pooler_port,
+            role=ROLE,
+        ),
+    )
+    standin.start_pooler()
+
+
+def _set_up_replica(replica: NeonStandIn, primary: NeonStandIn) -> None:
+    workdir = replica.workdir
+    for name in ("server.crt", "server.key", "userlist.txt"):
+        _write_private(workdir / name, (primary.workdir / name).read_text())
+    # -R: starts as a standby of the primary, streaming over its admin socket.
+    _run(
+        [str(primary._bindir / "pg_basebackup"), "-D", "data", "-R", "-X", "stream",
+         "-c", "fast", "--no-sync", "-h", str(primary.workdir),
+         "-p", str(primary.server_port), "-U", ADMIN_USER],
+        workdir,
+    )  # fmt: skip
+    with open(workdir / "data" / "postgresql.conf", "a") as conf:
+        conf.write(REPLICA_SETTINGS.format(port=replica.server_port, workdir=workdir))
+    replica._pg_ctl("start")
+    _start_pooler(replica)
+
+
+def _new_workdir(base_dir: Path) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix="neon-standin-", dir=base_dir))
     if len(str(workdir)) > 80:  # unix socket paths are limited to ~107 bytes
         shutil.rmtree(workdir)
         raise StandInUnavailable(f"base_dir too long for a unix socket: {workdir}")
@@ -263,33 +366,7 @@ def start(base_dir: Path | None = None) -> NeonStandIn:
             f"user '{SERVICE_USER}' cannot reach {workdir} (pytest's tmp_path dirs"
             " are private to root): call start() without base_dir or use one in /tmp"
         )
-    password = PASSWORD_PREFIX + os.urandom(4).hex()
-    server_port = _free_port()
-    pooler_port = _free_port(avoid=server_port)
-    user = f"{ROLE}:{quote(password, safe='')}"
-    standin = NeonStandIn(
-        direct_url=f"postgresql://{user}@{DIRECT_HOST}:{server_port}/{DATABASE}"
-        "?sslmode=require&channel_binding=require&hostaddr=127.0.0.1",
-        # PgBouncer cannot do SCRAM channel binding, hence no channel_binding here.
-        pooled_url=f"postgresql://{user}@{POOLER_HOST}:{pooler_port}/{DATABASE}"
-        "?sslmode=require&hostaddr=127.0.0.1",
-        password=password,
-        workdir=workdir,
-        root_cert=workdir / "server.crt",
-        server_port=server_port,
-        pooler_port=pooler_port,
-        _bindir=bindir,
-        _pgbouncer=pgbouncer,
-    )
-    atexit.register(standin.stop)
-    try:
-        _set_up(standin, openssl)
-    except Exception as exc:
-        standin.stop()
-        if isinstance(exc, StandInUnavailable):
-            raise
-        raise StandInUnavailable(f"Neon stand-in failed to start: {exc}") from exc
-    return standin
+    return workdir
 
 
 def _set_up(standin: NeonStandIn, openssl: str) -> None:
@@ -298,7 +375,8 @@ def _set_up(standin: NeonStandIn, openssl: str) -> None:
         [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
          "ec_paramgen_curve:prime256v1", "-nodes", "-days", "7",
          "-keyout", "server.key", "-out", "server.crt", "-subj", "/CN=neon-standin",
-         "-addext", f"subjectAltName=DNS:{DIRECT_HOST},DNS:{POOLER_HOST}"],
+         "-addext", f"subjectAltName=DNS:{DIRECT_HOST},DNS:{POOLER_HOST},"
+         f"DNS:{REPLICA_DIRECT_HOST},DNS:{REPLICA_POOLER_HOST}"],
         workdir,
     )  # fmt: skip
     (workdir / "server.key").chmod(0o600)  # postgres refuses a readable key
@@ -327,16 +405,7 @@ def _set_up(standin: NeonStandIn, openssl: str) -> None:
             "SELECT rolpassword FROM pg_authid WHERE rolname = %s", [ROLE]
         ).fetchone()
     _write_private(workdir / "userlist.txt", f'"{ROLE}" "{secret}"\n')
-    _write_private(
-        workdir / "pgbouncer.ini",
-        PGBOUNCER_INI.format(
-            workdir=workdir,
-            server_port=standin.server_port,
-            pooler_port=standin.pooler_port,
-            role=ROLE,
-        ),
-    )
-    standin.start_pooler()
+    _start_pooler(standin)
 
 
 def _find_binaries() -> tuple[Path, str, str]:

@@ -1,8 +1,10 @@
 """A baked project served by gunicorn with a view that runs exactly one query.
 
 For the connection tests and bench/latency.py: `one_query_settings()` adds, for the time of a
-`with`, a settings module that routes /one-query/ to a view running `SELECT 1` (plus any settings
-lines of the caller's), and `serve()` runs gunicorn in production mode on a free loopback port.
+`with`, a settings module that routes /one-query/ to a view running `SELECT 1` and
+/one-query-async/ to an async view doing the same (or the caller's urls, and any settings lines of
+the caller's), and `serve()` runs gunicorn (WSGI) or uvicorn (ASGI) in production mode on a free
+loopback port.
 """
 
 import socket
@@ -11,12 +13,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ONE_QUERY_PATH = "/one-query/"
+ONE_QUERY_ASYNC_PATH = "/one-query-async/"
 
 ONE_QUERY_URLS = """\
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
@@ -28,7 +32,12 @@ def one_query(request):
         return HttpResponse(str(cursor.fetchone()[0]))
 
 
-urlpatterns = [path("one-query/", one_query)]
+async def one_query_async(request):
+    # As Django's async ORM does it: the query runs in the request's thread for sync work.
+    return await sync_to_async(one_query)(request)
+
+
+urlpatterns = [path("one-query/", one_query), path("one-query-async/", one_query_async)]
 """
 
 SETTINGS = """\
@@ -40,11 +49,13 @@ ROOT_URLCONF = "config.one_query_urls"
 
 
 @contextmanager
-def one_query_settings(project_dir: Path, name: str, settings_lines: str = ""):
+def one_query_settings(
+    project_dir: Path, name: str, settings_lines: str = "", urls: str = ONE_QUERY_URLS
+):
     """Yields the settings module "config.<name>"; its files are gone afterwards."""
     config = project_dir / "config"
     written = [config / "one_query_urls.py", config / f"{name}.py"]
-    written[0].write_text(ONE_QUERY_URLS)
+    written[0].write_text(urls)
     written[1].write_text(SETTINGS + settings_lines)
     try:
         yield f"config.{name}"
@@ -66,18 +77,32 @@ def get(url: str, timeout: float = 30) -> tuple[int, str]:
 
 
 @contextmanager
-def serve(project_dir: Path, env: dict, threads: int = 1, ready_path: str = "/static/"):
-    """Yields the base URL of gunicorn serving the project; `env` is its whole environment."""
+def serve(
+    project_dir: Path,
+    env: dict,
+    threads: int = 1,
+    ready_path: str = "/static/",
+    asgi: bool = False,
+    log=None,
+):
+    """Yields the base URL of the project served by gunicorn (or uvicorn with `asgi`); `env` is
+    the server's whole environment. Its log goes to the file `log` if given."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [str(project_dir / ".venv" / "bin" / "gunicorn"), "config.wsgi", "--workers", "1"]
-    if threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(threads)]
+    bin_dir = project_dir / ".venv" / "bin"
+    if asgi:
+        command = [str(bin_dir / "uvicorn"), "config.asgi:application", "--no-access-log"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [str(bin_dir / "gunicorn"), "config.wsgi", "--workers", "1"]
+        if threads > 1:
+            command += ["--worker-class", "gthread", "--threads", str(threads)]
+        command += ["--bind", f"127.0.0.1:{port}"]
     # A file, not a pipe: a worker logging many errors must not block on a full pipe.
-    with tempfile.TemporaryFile(mode="w+") as log:
+    with tempfile.TemporaryFile(mode="w+") if log is None else nullcontext(log) as log:
         process = subprocess.Popen(
-            [*command, "--bind", f"127.0.0.1:{port}"],
+            command,
             cwd=project_dir,
             env={"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env},
             stdout=subprocess.DEVNULL,

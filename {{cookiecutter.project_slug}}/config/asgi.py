@@ -1,8 +1,11 @@
-"""ASGI entry point. Requests use Neon's pooled connection.
+"""ASGI entry point: `uvicorn config.asgi:application`. Requests use Neon's pooled connection.
 
-Django advises against persistent connections under ASGI: each request may run in its own
-thread, so kept connections pile up instead of being reused. Hence DJANGO_CONN_MAX_AGE is 0 here
-whatever the environment says (Neon's pooler keeps the server connections warm instead).
+Under ASGI each request runs its synchronous parts (the ORM, sync views) in a thread of its own,
+so a connection kept per thread (CONN_MAX_AGE) would be opened anew for every request and left
+behind. Django's own advice for ASGI is its connection pool: connections belong to the pool, and
+each request borrows one. So the pool is on here unless DJANGO_DB_POOL says otherwise, and
+DJANGO_CONN_MAX_AGE is 0 whatever the environment says (a borrowed connection goes back to the
+pool at the end of the request).
 """
 
 import os
@@ -11,6 +14,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_USE_POOLER", "true")
+os.environ.setdefault("DJANGO_DB_POOL", "true")
 os.environ["DJANGO_CONN_MAX_AGE"] = "0"
 
 application = get_asgi_application()

@@ -25,6 +25,14 @@ SSLMODES = WEAK_SSLMODES | {"require", "verify-ca", "verify-full"}
 CONNECT_TIMEOUT_SECONDS = 10
 # While a compute wakes or restarts, new connections are refused or dropped for a moment.
 CONNECT_RETRY_SECONDS = 5
+REPLICA = "replica"
+# Django's pool (DJANGO_DB_POOL): connections it keeps at least, and at most.
+POOL_MIN_SIZE, POOL_MAX_SIZE = 2, 10
+# The pool closes a connection this share of the suspend delay after it opened, or after it idled
+# that long: a suspend would cut it anyway, and the pool closes it first, on its own terms.
+POOL_LIFETIME_SHARE = 0.8
+# Without scale to zero, a pooled connection still lives an hour at most (psycopg's default).
+POOL_LIFETIME_SECONDS = 3600
 
 
 class NeonConfigError(ValueError):
@@ -300,6 +308,41 @@ def connect_retry_seconds(environ):
     return seconds
 
 
+def replica_url(environ):
+    """DATABASE_REPLICA_URL, checked, or "" when there is no read replica."""
+    url = environ.get("DATABASE_REPLICA_URL", "").strip()
+    return check(url, "DATABASE_REPLICA_URL") if url else ""
+
+
+def pool_options(environ):
+    """OPTIONS["pool"] for Django's psycopg pool when DJANGO_DB_POOL is on, else None."""
+    raw = environ.get("DJANGO_DB_POOL", "").strip().lower() or "false"
+    if raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise NeonConfigError(f"DJANGO_DB_POOL={raw} must be true or false")
+    if raw in ("false", "0", "no", "off"):
+        return None
+    sizes = {}
+    for name, default in (("MIN_SIZE", POOL_MIN_SIZE), ("MAX_SIZE", POOL_MAX_SIZE)):
+        value = environ.get(f"DJANGO_DB_POOL_{name}", "").strip() or str(default)
+        if not value.isdigit():
+            raise NeonConfigError(f"DJANGO_DB_POOL_{name}={value} is not a whole number")
+        sizes[name.lower()] = int(value)
+    if sizes["max_size"] < max(sizes["min_size"], 1):
+        raise NeonConfigError(
+            f"DJANGO_DB_POOL_MAX_SIZE={sizes['max_size']} must be at least 1 and at least "
+            f"DJANGO_DB_POOL_MIN_SIZE={sizes['min_size']}"
+        )
+    suspend = scale_to_zero_seconds(environ)
+    lifetime = POOL_LIFETIME_SECONDS if suspend is None else suspend * POOL_LIFETIME_SHARE
+    return {
+        **sizes,
+        "max_lifetime": lifetime,
+        "max_idle": lifetime,
+        # How long a request waits for a free connection, as long as for a new one.
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+    }
+
+
 def host_kind(host):
     """The kind of a Neon host name, "pooled" or "direct"; "other" for any other host."""
     if not (host or "").endswith(NEON_DOMAIN):
@@ -326,31 +369,56 @@ def repeated_parameters(url):
 
 
 def databases(environ, *, application_name, use_pooler):
-    """Django's DATABASES: the pooled URL when serving requests, otherwise the direct one."""
-    import dj_database_url
+    """Django's DATABASES: the pooled URL when serving requests, otherwise the direct one.
+
+    With DATABASE_REPLICA_URL, a second alias, "replica", that config/replica.py sends reads to.
+    """
     from django.core.exceptions import ImproperlyConfigured
 
     try:
         app_url, direct_url = app_and_direct_urls(environ)
         max_age = conn_max_age(environ)
         retry_seconds = connect_retry_seconds(environ)
+        replica = replica_url(environ)
+        # The pool serves requests; a command needs one connection, and no pool threads.
+        pool = pool_options(environ) if use_pooler else None
     except NeonConfigError as error:
         raise ImproperlyConfigured(str(error)) from None
     if not app_url:
         # Commands that need no database still run; the others say what to set.
         return {"default": {"ENGINE": "config.no_database"}}
+    # Django's pool keeps the connections itself: Django must close (return) them at once.
+    common = {"max_age": 0 if pool else max_age, "pool": pool, "application_name": application_name}
     url = app_url if use_pooler else direct_url
+    pooled = _address(url) != _address(direct_url)
+    found = {"default": _database(url, pooled=pooled, retry_seconds=retry_seconds, **common)}
+    if replica:
+        pooled = host_kind(urlsplit(replica).hostname) != "direct"
+        # No retry: while the replica wakes or is away, the primary answers its reads at once.
+        found[REPLICA] = _database(replica, pooled=pooled, retry_seconds=0, **common)
+        # Tests read what they wrote: no test database of its own, the replica mirrors default.
+        found[REPLICA]["TEST"] = {"MIRROR": "default"}
+    return found
+
+
+def _database(url, *, pooled, max_age, retry_seconds, application_name, pool):
+    """One alias of DATABASES."""
+    import dj_database_url
+
     database = dj_database_url.parse(
         url,
         conn_max_age=max_age,
-        # A suspended compute has cut the connection we kept; test it before reuse.
-        conn_health_checks=True,
+        # A suspended compute has cut the connection we kept; test it before reuse. (The backend
+        # tests what it takes from Django's pool itself, without the pool's query.)
+        conn_health_checks=not pool,
         # Server-side cursors are WITH HOLD cursors, which a transaction-mode pooler loses.
-        disable_server_side_cursors=_address(url) != _address(direct_url),
+        disable_server_side_cursors=pooled,
     )
     # Django's backend, made to check kept connections without a query (see neon_backend/).
     database["ENGINE"] = "config.neon_backend"
     options = database.setdefault("OPTIONS", {})
+    if pool:
+        options.setdefault("pool", dict(pool))
     options.setdefault("sslmode", "require")
     options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options.setdefault("application_name", application_name)
@@ -370,4 +438,4 @@ def databases(environ, *, application_name, use_pooler):
         import certifi
 
         options["sslrootcert"] = certifi.where()
-    return {"default": database}
+    return database

@@ -182,6 +182,20 @@ def database_problems(alias, database, environ, libpq_version):
                 id="neon.E009",
             )
         )
+    pool = options.get("pool")
+    # psycopg_pool keeps a connection an hour unless told otherwise.
+    lifetime = pool.get("max_lifetime", 3600) if isinstance(pool, dict) else 3600
+    if on_neon and pool and suspend is not None and lifetime > suspend:
+        problems.append(
+            Error(
+                f"Database '{alias}' uses Django's connection pool with max_lifetime={lifetime:g}"
+                f" s: longer than the compute lives without a request ({suspend} s).",
+                hint="A suspend cuts every pooled connection: keep OPTIONS['pool']"
+                "['max_lifetime'] below NEON_SCALE_TO_ZERO_SECONDS, as config/neon.py does "
+                "for DJANGO_DB_POOL.",
+                id="neon.E012",
+            )
+        )
     # libpq falls back on PGCHANNELBINDING when the connection string does not say.
     channel_binding = options.get("channel_binding", environ.get("PGCHANNELBINDING"))
     if on_neon and channel_binding != "require":

@@ -93,6 +93,10 @@ DATABASES = neon.databases(
     application_name="{{ cookiecutter.project_slug }}",
     use_pooler=env_bool("DJANGO_USE_POOLER"),
 )
+if neon.REPLICA in DATABASES:
+    # Reads go to Neon's read replica, except where they must see a write (config/replica.py).
+    DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(0, "config.replica.read_your_writes")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 import psycopg
 from django.db import DatabaseError, OperationalError, connections
 
+from config.neon_backend.base import pooled_connection_works
+
 # How long /health/, the home page and dbcheck may take, at most. Give load balancers' probes a
 # timeout above this.
 PROBE_BUDGET_SECONDS = 3
@@ -84,6 +86,8 @@ def health_check(connection, deadline):
 
 def connect(connection, seconds):
     """Open the connection within `seconds`: libpq's connect_timeout, and any retry, fit in."""
+    if getattr(connection, "pool", None) is not None:  # not every backend has a pool
+        take_from_pool(connection, seconds)
     shared = connection.settings_dict  # the same dict for every thread: never change it
     options = shared.get("OPTIONS", {})
     timeout = max(
@@ -101,6 +105,25 @@ def connect(connection, seconds):
         connection.ensure_connection()
     finally:
         connection.settings_dict = shared
+
+
+def take_from_pool(connection, seconds):
+    """Wait up to `seconds` until Django's pool holds a working connection, and leave it there.
+
+    Django would wait the pool's own timeout (10 s) for one; connecting then finds it ready.
+    """
+    pool = connection.pool
+    give_up = time.monotonic() + seconds
+    pool.open()
+    with connection.wrap_database_errors:
+        while True:
+            pooled = pool.getconn(timeout=max(give_up - time.monotonic(), 0.001))
+            works = pooled_connection_works(pooled)
+            if not works:
+                pooled.close()  # the pool drops it and opens another
+            pool.putconn(pooled)
+            if works:
+                return
 
 
 def select_one(connection):

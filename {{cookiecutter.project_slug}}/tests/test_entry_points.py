@@ -10,12 +10,13 @@ POOLED = "postgresql://u:p@ep-quiet-lake-a1b2c3d4-pooler.us-east-2.aws.neon.tech
 PROJECT = Path(__file__).resolve().parent.parent
 SHOW = (
     "from django.conf import settings; database = settings.DATABASES['default']; "
-    "print(database['HOST'], database['CONN_MAX_AGE'], database['DISABLE_SERVER_SIDE_CURSORS'])"
+    "print(database['HOST'], database['CONN_MAX_AGE'], database['DISABLE_SERVER_SIDE_CURSORS'], "
+    "'pool' in database['OPTIONS'])"
 )
 
 
 def database_seen_by(entry_point):
-    """HOST, CONN_MAX_AGE, DISABLE_SERVER_SIDE_CURSORS as a process starting there sees them."""
+    """HOST, CONN_MAX_AGE, DISABLE_SERVER_SIDE_CURSORS and pool on, as a process there sees them."""
     env = {  # set even when empty: .env fills in only what the environment leaves unset
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": POOLED,
@@ -38,24 +39,24 @@ def database_seen_by(entry_point):
 @pytest.mark.parametrize(
     ("entry_point", "expected"),
     [
-        pytest.param("import config.wsgi", ["-pooler", "60", "True"], id="wsgi"),
-        pytest.param("import config.asgi", ["-pooler", "0", "True"], id="asgi"),
+        pytest.param("import config.wsgi", ["-pooler", "60", "True", "False"], id="wsgi"),
+        pytest.param("import config.asgi", ["-pooler", "0", "True", "True"], id="asgi"),
         pytest.param(
             "import contextlib, io, sys, manage\n"
             "sys.argv = ['manage.py', 'runserver', '--help']\n"
             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
             "    manage.main()",
-            ["-pooler", "60", "True"],
+            ["-pooler", "60", "True", "False"],
             id="runserver",
         ),
         pytest.param(
             "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'\n"
             "import django; django.setup()",
-            ["ep-quiet-lake-a1b2c3d4.", "60", "False"],
+            ["ep-quiet-lake-a1b2c3d4.", "60", "False", "False"],
             id="commands-and-tests",
         ),
     ],
 )
 def test_requests_use_the_pooler_and_everything_else_the_direct_host(entry_point, expected):
-    host, max_age, no_server_side_cursors = database_seen_by(entry_point)
-    assert expected[0] in host and (max_age, no_server_side_cursors) == tuple(expected[1:])
+    host, *seen = database_seen_by(entry_point)
+    assert expected[0] in host and seen == expected[1:]

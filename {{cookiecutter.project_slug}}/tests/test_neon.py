@@ -271,3 +271,52 @@ def test_connect_retry_seconds_refuses_what_is_not_a_short_wait(raw):
 def test_a_bad_retry_budget_stops_django_with_the_reason():
     with pytest.raises(ImproperlyConfigured, match="NEON_CONNECT_RETRY_SECONDS=x must be"):
         settings_for({"DATABASE_URL": POOLED, "NEON_CONNECT_RETRY_SECONDS": "x"})
+
+
+def test_a_replica_url_adds_a_replica_alias_that_tests_mirror():
+    replica = POOLED.replace("ep-cool-darkness", "ep-read-only")
+    found = neon.databases(
+        {"DATABASE_URL": POOLED, "DATABASE_REPLICA_URL": replica},
+        application_name="myapp",
+        use_pooler=True,
+    )
+    assert found["replica"]["HOST"] == "ep-read-only-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
+    assert found["replica"]["TEST"] == {"MIRROR": "default"}
+    assert found["replica"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    # The primary answers while the replica is away: no waiting for it to come back.
+    assert found["replica"]["OPTIONS"]["connect_retry_seconds"] == 0
+    without = neon.databases({"DATABASE_URL": POOLED}, application_name="a", use_pooler=True)
+    assert list(without) == ["default"]
+
+
+def test_a_replica_url_that_is_not_postgres_is_refused_naming_the_variable():
+    environ = {"DATABASE_URL": POOLED, "DATABASE_REPLICA_URL": "mysql://u:p@host/db"}
+    with pytest.raises(ImproperlyConfigured, match="^DATABASE_REPLICA_URL must start with"):
+        settings_for(environ)
+
+
+def test_the_pool_serves_requests_below_the_suspend_delay():
+    environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true", "DJANGO_CONN_MAX_AGE": "60"}
+    app = settings_for(environ, use_pooler=True)
+    pool = app["OPTIONS"]["pool"]
+    assert app["CONN_MAX_AGE"] == 0
+    assert (pool["min_size"], pool["max_size"]) == (neon.POOL_MIN_SIZE, neon.POOL_MAX_SIZE)
+    assert pool["max_lifetime"] < 300 and pool["max_idle"] < 300
+    # Commands open one connection, without pool threads.
+    assert "pool" not in settings_for(environ, use_pooler=False)["OPTIONS"]
+    assert "pool" not in settings_for({"DATABASE_URL": POOLED}, use_pooler=True)["OPTIONS"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"DJANGO_DB_POOL": "maybe"}, "^DJANGO_DB_POOL=maybe must be true or false"),
+        ({"DJANGO_DB_POOL_MIN_SIZE": "two"}, "^DJANGO_DB_POOL_MIN_SIZE=two is not a whole number"),
+        ({"DJANGO_DB_POOL_MAX_SIZE": "1.5"}, "^DJANGO_DB_POOL_MAX_SIZE=1.5 is not a whole number"),
+        ({"DJANGO_DB_POOL_MAX_SIZE": "1"}, "^DJANGO_DB_POOL_MAX_SIZE=1 must be at least"),
+    ],
+)
+def test_bad_pool_settings_are_refused_naming_the_variable(variables, message):
+    environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true", **variables}
+    with pytest.raises(ImproperlyConfigured, match=message):
+        settings_for(environ)

@@ -112,8 +112,25 @@ def test_e008_the_direct_url_pointing_at_the_pooler(name, value):
 
 
 def test_e009_djangos_pool_with_persistent_connections():
-    assert ids(resolved(OPTIONS={"pool": True})) == ["neon.E009"]
-    assert ids(resolved(CONN_MAX_AGE=0, OPTIONS={"pool": True})) == []
+    short_lived = {"pool": {"max_lifetime": 240}}
+    assert ids(resolved(OPTIONS=short_lived)) == ["neon.E009"]
+    assert ids(resolved(CONN_MAX_AGE=0, OPTIONS=short_lived)) == []
+
+
+def test_e012_pooled_connections_kept_past_the_suspend():
+    # psycopg_pool's default lifetime is an hour; the compute suspends after 300 s.
+    assert ids(resolved(CONN_MAX_AGE=0, OPTIONS={"pool": True})) == ["neon.E012"]
+    assert ids(resolved(CONN_MAX_AGE=0, OPTIONS={"pool": {"max_lifetime": 400}})) == ["neon.E012"]
+    longer = {**ENVIRON, "NEON_SCALE_TO_ZERO_SECONDS": "600"}
+    within = resolved(longer, CONN_MAX_AGE=0, OPTIONS={"pool": {"max_lifetime": 400}})
+    assert ids(within, environ=longer) == []
+
+
+def test_the_pool_as_config_neon_makes_it_passes():
+    environ = {**ENVIRON, "DJANGO_DB_POOL": "true"}
+    pooled = neon.databases(environ, application_name="app", use_pooler=True)["default"]
+    assert pooled["CONN_MAX_AGE"] == 0 and pooled["OPTIONS"]["pool"]["max_lifetime"] < 300
+    assert ids(pooled, environ=environ, argv=["manage.py", "runserver"]) == []
 
 
 def test_w001_channel_binding_not_required_on_neon():

@@ -9,11 +9,17 @@
 3. Connecting (never a query) is retried for a few seconds while a compute wakes or restarts.
    Once a budget is spent in vain, connects try once each for as long again: a page that touches
    the database several times (the admin, a debug page) must not wait the budget at every touch.
+
+With Django's pool (OPTIONS["pool"], DJANGO_DB_POOL), each connection taken from the pool gets
+the same test, again without a round trip (config/neon.py leaves CONN_HEALTH_CHECKS off for the
+pool: with it, Django would have the pool send an empty query instead).
 """
 
+import atexit
 import random
 import selectors
 import time
+import weakref
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -42,6 +48,7 @@ LONGEST_PAUSE_SECONDS = 1.0
 ERROR_SEVERITIES = {"ERROR", "FATAL", "PANIC"}
 # Per database alias, until when this process connects without retrying (see 3. above).
 _retry_paused_until = {}
+_pools_closed_at_exit = weakref.WeakSet()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -59,8 +66,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         while True:
             try:
                 connection = super().get_new_connection(conn_params)
-                _retry_paused_until.pop(self.alias, None)
-                return connection
             except psycopg.OperationalError as error:
                 if not transient(error):
                     raise
@@ -69,6 +74,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     if budget:
                         _retry_paused_until[self.alias] = time.monotonic() + budget
                     raise
+            else:
+                _retry_paused_until.pop(self.alias, None)
+                if self.pool is None or pooled_connection_works(connection):
+                    return connection
+                # The pool hands out what it holds, also connections a suspend cut. This one
+                # goes back closed (the pool drops it and opens another), and the next is taken
+                # at once: psycopg's own check would wait 1 s, 2 s, 4 s… between dead ones.
+                connection.close()
+                self.pool.putconn(connection)
+                continue
             # Jitter keeps the workers of a restarted app from knocking all at once.
             time.sleep(min(pause * random.uniform(0.5, 1.0), remaining))
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
@@ -84,51 +99,84 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._configure_timezone(connection)
 
     def is_usable(self):
-        if self.connection is None:
-            return False
-        pgconn = self.connection.pgconn
-        if pgconn.status != ConnStatus.OK:
-            return False
-        if pgconn.transaction_status != TransactionStatus.IDLE:
-            # Django asks between requests, when a connection is idle in autocommit. Inside a
-            # transaction, bytes from the server may be an answer still being read: only a
-            # query can tell.
-            return super().is_usable()
+        usable = idle_connection_usable(self.connection)
+        # None: a query decides, Django's `SELECT 1`.
+        return super().is_usable() if usable is None else usable
+
+    @property
+    def pool(self):
+        pool = super().pool
+        if pool is not None and pool not in _pools_closed_at_exit:
+            # Left to the garbage collector, the pool stops its threads only while the
+            # interpreter shuts down, when they can no longer run: a worker then hangs for 5 s
+            # per thread on its way out.
+            _pools_closed_at_exit.add(pool)
+            atexit.register(pool.close)
+        return pool
+
+
+def idle_connection_usable(connection):
+    """Whether a kept connection works, judged without a query if at all possible.
+
+    True or False, or None when only a query can tell.
+    """
+    if connection is None:
+        return False
+    pgconn = connection.pgconn
+    if pgconn.status != ConnStatus.OK:
+        return False
+    if pgconn.transaction_status != TransactionStatus.IDLE:
+        # Django asks between requests, when a connection is idle in autocommit. Inside a
+        # transaction, bytes from the server may be an answer still being read: only a query
+        # can tell.
+        return None
+    try:
+        if not _readable(pgconn.socket):
+            return True
+        severities = _read_while_idle(connection)
+    except psycopg.OperationalError:  # end of stream or reset: the server is gone
+        return False
+    if pgconn.status != ConnStatus.OK or severities & ERROR_SEVERITIES:
+        return False  # a FATAL error ("terminating connection…") announces the close
+    if severities:
+        # A notice while idle is rare and may come just before a close (a crashed server warns
+        # every session); a query decides.
+        return None
+    return True  # only parameter changes or NOTIFY messages: the session is fine
+
+
+def pooled_connection_works(connection):
+    """Whether a connection taken from Django's pool works; a query only if nothing else tells."""
+    usable = idle_connection_usable(connection)
+    if usable is None:
         try:
-            if not _readable(pgconn.socket):
-                return True
-            severities = self._read_while_idle()
-        except psycopg.OperationalError:  # end of stream or reset: the server is gone
+            connection.execute("")
+        except psycopg.Error:
             return False
-        if pgconn.status != ConnStatus.OK or severities & ERROR_SEVERITIES:
-            return False  # a FATAL error ("terminating connection…") announces the close
-        if severities:
-            # A notice while idle is rare and may come just before a close (a crashed server
-            # warns every session); a query decides.
-            return super().is_usable()
-        return True  # only parameter changes or NOTIFY messages: the session is fine
+    return usable is not False
 
-    def _read_while_idle(self):
-        """Read what the server sent; the severities of its notices and errors."""
-        severities = set()
 
-        def note(diagnostic):
-            # PgBouncer sends no untranslated severity (V), only S, in English.
-            severities.add(diagnostic.severity_nonlocalized or diagnostic.severity)
+def _read_while_idle(connection):
+    """Read what the server sent; the severities of its notices and errors."""
+    severities = set()
 
-        pgconn = self.connection.pgconn
-        self.connection.add_notice_handler(note)
-        try:
-            # Reading until the socket is quiet also reaches an end of stream that arrived
-            # just after the server's last message; consume_input() raises on it.
-            while _readable(pgconn.socket):
-                pgconn.consume_input()
-            # libpq parses a message only when asked: errors and notices go to `note`, new
-            # parameter values are stored, NOTIFY messages wait for psycopg.
-            pgconn.is_busy()
-        finally:
-            self.connection.remove_notice_handler(note)
-        return severities
+    def note(diagnostic):
+        # PgBouncer sends no untranslated severity (V), only S, in English.
+        severities.add(diagnostic.severity_nonlocalized or diagnostic.severity)
+
+    pgconn = connection.pgconn
+    connection.add_notice_handler(note)
+    try:
+        # Reading until the socket is quiet also reaches an end of stream that arrived just
+        # after the server's last message; consume_input() raises on it.
+        while _readable(pgconn.socket):
+            pgconn.consume_input()
+        # libpq parses a message only when asked: errors and notices go to `note`, new
+        # parameter values are stored, NOTIFY messages wait for psycopg.
+        pgconn.is_busy()
+    finally:
+        connection.remove_notice_handler(note)
+    return severities
 
 
 def transient(error):
