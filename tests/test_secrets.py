@@ -193,6 +193,9 @@ def test_an_interrupted_bake_removes_the_project_and_leaves_no_password(machine,
         env=env,
         cwd=machine.out,
         start_new_session=True,  # its own process group, as a terminal gives it
+        # A terminal's foreground job takes Ctrl-C; a shell's background job (as CI may run
+        # this suite) ignores SIGINT, and the bake would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not started.exists() and time.monotonic() < deadline:
