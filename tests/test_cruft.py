@@ -28,6 +28,21 @@ def run(*command, cwd):
     )
 
 
+def cruft_create(template_repo, tmp_path, answers):
+    """`cruft create --no-input` into tmp_path/projects with these answers as extra context."""
+    return run(
+        CRUFT,
+        "create",
+        template_repo,
+        "--no-input",
+        "--output-dir",
+        tmp_path / "projects",
+        "--extra-context",
+        json.dumps(answers),
+        cwd=tmp_path,
+    )
+
+
 def commit_all(folder, message):
     for command in (["add", "--all"], ["commit", "--quiet", "--no-verify", "-m", message]):
         result = run(*GIT, *command, cwd=folder)
@@ -55,17 +70,7 @@ def created(template_repo, tmp_path):
         "database_url_unpooled": DIRECT.replace(ENCODED_PASSWORD, PASSWORD_FORMS[0]),
         "install_with": "none",
     }
-    result = run(
-        CRUFT,
-        "create",
-        template_repo,
-        "--no-input",
-        "--output-dir",
-        tmp_path / "projects",
-        "--extra-context",
-        json.dumps(answers),
-        cwd=tmp_path,
-    )
+    result = cruft_create(template_repo, tmp_path, answers)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ git repository" in result.stdout + result.stderr  # the bake's steps all ran
     assert not password_in(result.stdout + result.stderr)
@@ -124,17 +129,7 @@ def test_cruft_check_and_update_apply_template_changes_and_keep_the_users(create
 def test_cruft_create_refuses_a_bad_answer_before_any_file(template_repo, tmp_path):
     """cruft calls cookiecutter's generate_files itself: the answers are checked there too."""
     answers = {"project_slug": "django", "install_with": "none", "git_init": "no"}
-    result = run(
-        CRUFT,
-        "create",
-        template_repo,
-        "--no-input",
-        "--output-dir",
-        tmp_path / "projects",
-        "--extra-context",
-        json.dumps(answers),
-        cwd=tmp_path,
-    )
+    result = cruft_create(template_repo, tmp_path, answers)
     assert result.returncode != 0
     assert "Error: project_slug 'django' would shadow" in result.stdout + result.stderr
     assert not (tmp_path / "projects" / "django").exists()
