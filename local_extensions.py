@@ -107,6 +107,18 @@ def _ours(path):
     return False
 
 
+def _our_environment(environment):
+    """Whether a Jinja environment is this template's (another template may share the process)."""
+    return environment.globals.get("template_dir") == str(TEMPLATE_DIR)
+
+
+def _arguments(signature, args, kwargs):
+    """A call's arguments by name, defaults included."""
+    call = signature.bind(*args, **kwargs)
+    call.apply_defaults()
+    return call.arguments
+
+
 def _wrap(owner, name, make_wrapper):
     """Replace owner.name with make_wrapper(original), once per process however often cookiecutter
     imports this module (each import wraps the original, not the previous wrapper)."""
@@ -149,8 +161,7 @@ _TEMPLATE_EXPRESSIONS = {
 
 def _render_variable(original):
     def render_variable(env, raw, cookiecutter_dict):
-        ours = env.globals.get("template_dir") == str(TEMPLATE_DIR)  # not another template's
-        if ours and isinstance(raw, str) and raw not in _TEMPLATE_EXPRESSIONS:
+        if _our_environment(env) and isinstance(raw, str) and raw not in _TEMPLATE_EXPRESSIONS:
             return raw
         return original(env, raw, cookiecutter_dict)  # lists and dicts come back through here
 
@@ -213,14 +224,12 @@ def _run_script_with_context(original):
     return run_script_with_context
 
 
-# Checks before the first folder is made; an interrupted bake leaves nothing behind.
+# An interrupted bake leaves nothing behind.
 def _generate_files(original):
     signature = inspect.signature(original)
 
     def generate_files(*args, **kwargs):
-        call = signature.bind(*args, **kwargs)
-        call.apply_defaults()
-        options = call.arguments
+        options = _arguments(signature, args, kwargs)
         if not _ours(options["repo_dir"]):
             return original(*args, **kwargs)
         context = options["context"]["cookiecutter"]
@@ -246,11 +255,11 @@ def _render_and_create_dir(original):
     signature = inspect.signature(original)
 
     def render_and_create_dir(*args, **kwargs):
-        call = signature.bind(*args, **kwargs)
-        call.apply_defaults()
-        options = call.arguments
-        ours = options["environment"].globals.get("template_dir") == str(TEMPLATE_DIR)
-        if not ours or options["dirname"] != "{{cookiecutter.project_slug}}":
+        options = _arguments(signature, args, kwargs)
+        if (
+            not _our_environment(options["environment"])
+            or options["dirname"] != "{{cookiecutter.project_slug}}"
+        ):
             return original(*args, **kwargs)  # another template, or a folder inside the project
         context = options["context"]["cookiecutter"]
         try:

@@ -125,7 +125,7 @@ def write_env_file(project, context):
         "DATABASE_URL": pooled,
         # Derived at runtime when left empty, so that pointing DATABASE_URL at another branch
         # later moves both: only a direct URL the user typed is written.
-        "DATABASE_URL_UNPOOLED": context["database_url_unpooled"].strip(),
+        "DATABASE_URL_UNPOOLED": answers.neon.pasted(context["database_url_unpooled"]),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
     }
     try:

@@ -25,7 +25,7 @@ def password_forms():
     for database in settings.DATABASES.values():
         passwords.add(database.get("PASSWORD") or "")
         passwords.add(database.get("OPTIONS", {}).get("password") or "")
-    for name in ("DATABASE_URL", "DATABASE_URL_UNPOOLED"):
+    for name in neon.URL_VARIABLES:
         passwords |= neon.passwords(neon.pasted(os.environ.get(name, "")))
     passwords.add(os.environ.get("PGPASSWORD", ""))
     forms = {form for password in passwords - {""} for form in neon.password_forms(password)}

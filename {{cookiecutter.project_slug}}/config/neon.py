@@ -25,6 +25,8 @@ SSLMODES = WEAK_SSLMODES | {"require", "verify-ca", "verify-full"}
 CONNECT_TIMEOUT_SECONDS = 10
 # While a compute wakes or restarts, new connections are refused or dropped for a moment.
 CONNECT_RETRY_SECONDS = 5
+# The variables that hold the pooled and the direct connection strings.
+URL_VARIABLES = ("DATABASE_URL", "DATABASE_URL_UNPOOLED")
 REPLICA = "replica"
 # Django's pool (DJANGO_DB_POOL): connections it keeps at least, and at most.
 POOL_MIN_SIZE, POOL_MAX_SIZE = 2, 10
@@ -81,11 +83,10 @@ def check(url, name="DATABASE_URL"):
         raise NeonConfigError(
             f"{name} has no password: copy the whole string from Neon's Connect dialog"
         )
-    parameters = parse_qsl(parts.query, keep_blank_values=True)
     repeated = repeated_parameters(url)
     if repeated:
         raise NeonConfigError(f"{name} gives {repeated[0]} more than once: keep one")
-    sslmode = dict(parameters).get("sslmode", "require")
+    sslmode = _parameters(url).get("sslmode", "require")
     if sslmode not in SSLMODES:
         raise NeonConfigError(
             f"{name} has sslmode={sslmode}, which libpq does not know: use sslmode=require"

@@ -23,7 +23,6 @@ from django.db import DatabaseError, NotSupportedError, connections
 from config import neon
 
 SUPPORTED_LIBPQ = 140000  # the first libpq that sends the host name (SNI) Neon routes by
-URL_VARIABLES = ("DATABASE_URL", "DATABASE_URL_UNPOOLED")
 
 
 @register("neon")
@@ -83,7 +82,7 @@ def neon_problems(databases, environ, argv, libpq_version):
 
 def url_problems(environ):
     problems = []
-    for name in URL_VARIABLES:
+    for name in neon.URL_VARIABLES:
         repeated = neon.repeated_parameters(environ.get(name, ""))
         if repeated:
             problems.append(

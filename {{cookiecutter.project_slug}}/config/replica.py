@@ -23,7 +23,7 @@ from django.core import mail
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.utils.decorators import sync_and_async_middleware
 
-from config.neon import REPLICA
+from config.neon import REPLICA, describe
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ def read_your_writes(get_response):
 
 class ReplicaRouter:
     def db_for_read(self, model, **hints):
-        if current_writes().wrote or connections[DEFAULT_DB_ALIAS].in_atomic_block:
-            return DEFAULT_DB_ALIAS
-        if under_test():
+        if current_writes().wrote or connections[DEFAULT_DB_ALIAS].in_atomic_block or under_test():
             return DEFAULT_DB_ALIAS
         return REPLICA if replica_answers() else DEFAULT_DB_ALIAS
 
@@ -123,7 +121,7 @@ def replica_answers():
         logger.warning(
             "The read replica is unreachable, reading from the primary for %s s: %s",
             REPLICA_PAUSE_SECONDS,
-            (str(error).strip() or type(error).__name__).splitlines()[0],
+            describe(error),
         )
         return False
     return True

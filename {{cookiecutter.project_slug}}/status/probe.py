@@ -23,10 +23,13 @@ import time
 from dataclasses import asdict, dataclass
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError, connections
 
 from config.neon_backend.base import pooled_connection_works
 
+# What can go wrong on the way to the database: unset, unreachable, suspended, timed out.
+DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
 # How long /health/, the home page and dbcheck may take, at most. Give load balancers' probes a
 # timeout above this.
 PROBE_BUDGET_SECONDS = 3
@@ -176,8 +179,7 @@ class Deadline:
     def finish(self):
         """Stop the watchdog; if it cut the socket after the answer came, the probe fails all
         the same, so that the rest of the request does not run on a cut connection."""
-        with self._lock:
-            self._finished.set()
+        self.__exit__()
         if self.expired:
             self.expire()
 

@@ -1,17 +1,13 @@
 import logging
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from config.neon import describe
-from status.probe import probe
+from status.probe import DATABASE_PROBLEMS, probe
 
-# What can go wrong on the way to the database: unset, unreachable, suspended, timed out.
-DATABASE_PROBLEMS = (DatabaseError, ImproperlyConfigured)
 PROJECT_NAME = {{ cookiecutter.project_name | python_string }}
 # The baked README's sections, listed on the home page for whoever opens it first.
 README_TOPICS = [

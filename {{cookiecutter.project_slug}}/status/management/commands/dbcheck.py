@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.neon import describe
-from status.probe import probe
-from status.views import DATABASE_PROBLEMS
+from status.probe import DATABASE_PROBLEMS, probe
 
 
 class Command(BaseCommand):

@@ -7,9 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from config import neon
-from config.neon import describe
-from status.probe import probe
-from status.views import DATABASE_PROBLEMS
+from status.probe import DATABASE_PROBLEMS, probe
 
 # Round trips timed after the probe's own, for a steadier figure than one sample.
 EXTRA_ROUND_TRIPS = 5
@@ -41,7 +39,7 @@ class Command(BaseCommand):
             result = probe(database, budget_seconds=timeout)
             samples = [probe(database, timeout).round_trip_ms for _ in range(EXTRA_ROUND_TRIPS)]
         except DATABASE_PROBLEMS as error:
-            raise CommandError(describe(error)) from None
+            raise CommandError(neon.describe(error)) from None
         tls = tls_session(connections[database].connection.pgconn) if result.tls else None
         self.line("host", f"{result.host} ({neon.host_kind(result.host)})")
         self.line("route", "through a pooler" if result.pooled else "straight to Postgres")
