@@ -1,9 +1,10 @@
 """ASGI entry point: `uvicorn config.asgi:application`. Requests use Neon's pooled connection.
 
-Connections: under ASGI a request's synchronous parts (the ORM, sync views) run in threads that
-come and go, so a connection kept per thread (CONN_MAX_AGE) would be opened anew for every
-request. Django's own advice for ASGI is its connection pool: each request borrows a connection
-and gives it back at the end. So the pool is on here unless DJANGO_DB_POOL says otherwise, and
+Connections: under ASGI a request's synchronous parts (the ORM, sync views) run in a thread of
+its own, and there are as many such threads as requests at once (on Python 3.10, a new one for
+every request), so connections kept per thread (CONN_MAX_AGE) would pile up or be opened anew.
+Django's own advice for ASGI is its connection pool: each request borrows a connection and gives
+it back at the end. So the pool is on here unless DJANGO_DB_POOL says otherwise, and
 DJANGO_CONN_MAX_AGE is 0 whatever the environment says.
 
 Speed: Django's ASGI handler runs the middleware on the event loop, but its built-in middleware
@@ -17,8 +18,9 @@ request rather than started anew each time.
 
 Async views still run on the event loop (Django calls them from the request's thread), and a
 streamed response (server-sent events too) stops when its client goes away. What this gives up:
-an async view is not cancelled when its client disconnects mid-request. Django's own handler is
-one line away: `application = get_asgi_application()` (from django.core.asgi).
+an async view is not cancelled when its client disconnects mid-request, and a middleware written
+async-only is called from the thread (through async_to_sync: it works, one trip slower). Django's
+own handler is one line away: `application = get_asgi_application()` (from django.core.asgi).
 """
 
 import asyncio
