@@ -62,7 +62,9 @@ def same_thread(request):
 
 def thread(request):
     time.sleep(float(request.GET.get("sleep", 0)))
-    return JsonResponse({"thread": threading.get_ident(), "same_thread": same_thread(request)})
+    # Its name, not its ident: a new thread may get the ident of one that ended.
+    name = threading.current_thread().name
+    return JsonResponse({"thread": name, "same_thread": same_thread(request)})
 
 
 async def async_thread(request):
@@ -252,6 +254,40 @@ def test_an_admin_logs_in_through_the_middleware(served):
     assert browser.request("POST", "/admin/login/?next=/admin/", form)[:2] == (302, "/admin/")
     status, _, page = browser.request("GET", "/admin/")
     assert status == 200 and "Site administration" in page
+
+
+NEW_THREADS_APP = """\
+import config.asgi
+
+# As with asgiref before 3.13 (Python 3.10): a thread of its own for every request.
+config.asgi.THREADS_CAN_BE_KEPT = False
+application = config.asgi.application
+"""
+
+
+def test_without_kept_threads_each_request_starts_one_of_its_own(project, served):
+    app_module = project.project / "config" / "asgi_new_threads.py"
+    app_module.write_text(NEW_THREADS_APP)
+    try:
+        with (
+            one_query_settings(project.project, "asgi_settings", urls=URLS) as settings,
+            serve(
+                project.project,
+                project.env(DJANGO_SETTINGS_MODULE=settings),
+                asgi=True,
+                asgi_app="config.asgi_new_threads:application",
+            ) as base,
+        ):
+            answers = [get_json(f"{base}/thread/") for _ in range(3)]
+            assert all(answer["same_thread"] for answer in answers)
+            assert len({answer["thread"] for answer in answers}) == 3
+            assert get_json(f"{base}/async-thread/") == {"same_thread": True}
+            assert get(f"{base}/rows/") == (200, "0\n1\n2\n")
+            finishes = lambda: get_json(f"{base}/finishes/?path=/rows/")  # noqa: E731
+            expected = [{"path": "/rows/", "released": True}]
+            assert eventually(finishes, expected) == expected
+    finally:
+        app_module.unlink()
 
 
 def test_a_failing_view_gives_a_500_and_a_logged_traceback(served):
