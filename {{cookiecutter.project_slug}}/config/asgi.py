@@ -115,8 +115,8 @@ class OneTripASGIHandler(ASGIHandler):
 
     async def stream(self, response, receive, send):
         """Sends a streamed response until it ends or its client goes away, then closes it."""
-        sending = asyncio.ensure_future(self.send_response(response, send))
-        leaving = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        sending = asyncio.create_task(self.send_response(response, send))
+        leaving = asyncio.create_task(self.listen_for_disconnect(receive))
         try:
             await asyncio.wait((sending, leaving), return_when=asyncio.FIRST_COMPLETED)
         finally:
