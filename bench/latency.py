@@ -15,12 +15,14 @@ seven configurations:
   (f) asgi-sync   uvicorn, asgi.py as baked (Django's pool), the sync view
   (g) pool        gunicorn with Django's pool (DJANGO_DB_POOL=true) instead of CONN_MAX_AGE
 
-Each round runs every configuration in turn (interleaved, so that a busy moment of the machine
-hits them all): `--requests` requests one at a time, then about twice as many from 8 clients at
-once. Kept connections live for 300 s (DJANGO_CONN_MAX_AGE, the most the settings allow) rather
-than the default 60, so that they outlive the bench and it measures the steady state; the table
-counts the connections opened. After the rounds, (a) and (d) answer 30 requests with a compute
-suspend every 10, and so do (e), (f) and (g).
+Round 0 warms every configuration up until 8 clients at once open no new connection (Django's
+pool grows one connection at a time). Each round runs every configuration in turn (interleaved,
+so that a busy moment of the machine hits them all): `--requests` requests one at a time, then
+about twice as many from 8 clients at once. Kept connections live for 300 s
+(DJANGO_CONN_MAX_AGE, the most the settings allow) rather than the default 60, so that they
+outlive the bench and it measures the steady state; the table counts the connections opened.
+After the rounds, (a) and (d) answer 30 requests with a compute suspend every 10, and so do (e),
+(f) and (g).
 Prints a table, writes a plot, and ends with
 `RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d> asgi_async_over_default_c8=<e/a>
 asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a>` (medians; one client for the first
@@ -111,6 +113,14 @@ def measure(url, proxy, requests, clients):
     latencies = [second for seconds, _ in results for second in seconds]
     failed = sum(failed for _, failed in results)
     return latencies, wall, proxy.round_trips, proxy.connections, failed
+
+
+def warm_up(url, proxy, requests, most=10):
+    """Requests from CLIENTS at once until they open no connection: Django's pool grows one
+    connection at a time while requests wait for one, a thread keeps its own from the first."""
+    for _ in range(most):
+        if measure(url, proxy, requests, CLIENTS)[3] == 0:
+            return
 
 
 def summary(phases):
@@ -207,6 +217,8 @@ def main():
             # machine getting busier or quieter weighs on all alike.
             order = list("aefgdcb") if round_number % 2 else list("bcdgfea")
             for key in order:
+                if not round_number:
+                    warm_up(bases[key], proxy, concurrent_requests)
                 for clients, requests in ((1, options.requests), (CLIENTS, concurrent_requests)):
                     phase = measure(bases[key], proxy, requests, clients)
                     if round_number:

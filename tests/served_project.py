@@ -84,15 +84,17 @@ def serve(
     ready_path: str = "/static/",
     asgi: bool = False,
     log=None,
+    asgi_app: str = "config.asgi:application",
 ):
-    """Yields the base URL of the project served by gunicorn (or uvicorn with `asgi`); `env` is
-    the server's whole environment. Its log goes to the file `log` if given."""
+    """Yields the base URL of the project served by gunicorn (or uvicorn with `asgi`, serving
+    `asgi_app`); `env` is the server's whole environment. Its log goes to the file `log` if
+    given."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     bin_dir = project_dir / ".venv" / "bin"
     if asgi:
-        command = [str(bin_dir / "uvicorn"), "config.asgi:application", "--no-access-log"]
+        command = [str(bin_dir / "uvicorn"), asgi_app, "--no-access-log"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         command = [str(bin_dir / "gunicorn"), "config.wsgi", "--workers", "1"]
