@@ -35,9 +35,10 @@ POOL_MIN_SIZE, POOL_MAX_SIZE = 2, 10
 POOL_LIFETIME_SHARE = 0.8
 # Without scale to zero, a pooled connection still lives an hour at most (psycopg's default).
 POOL_LIFETIME_SECONDS = 3600
-# The replica's pool keeps no connection of its own and waits this long at most for one: while
-# the replica is away, its reads go to the primary after this wait rather than the full timeout.
-REPLICA_POOL = {"min_size": 0, "timeout": 2}
+# The replica's pool keeps no connection of its own and waits 2 s at most for one: while the
+# replica is away, its reads go to the primary after this wait rather than the full timeout.
+# (Its name tells its lines in psycopg's log from the primary's pool.)
+REPLICA_POOL = {"name": REPLICA, "min_size": 0, "timeout": 2}
 
 
 class NeonConfigError(ValueError):
