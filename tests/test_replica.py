@@ -61,7 +61,7 @@ def raw_write_then_read(request):
 
 def add_admin(request):
     User.objects.create_superuser(request.GET["name"])
-    return JsonResponse({})
+    return JsonResponse(where())
 
 
 def log_in(request):
@@ -216,10 +216,11 @@ def test_a_browser_reads_its_writes_in_its_next_requests_despite_lag(project, ne
         serve(project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}) as base,
     ):
         eventually(lambda: get(f"{base}/read/"), lambda answer: answer[0] == 200)
-        get_json(f"{base}/add-admin/?name=boss")
-        before = eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["users"] > 0)
-        users = get_json(f"{base}/read/")["plain"]["users"]
-        assert before == {"standby": True, "users": users}
+        users = get_json(f"{base}/add-admin/?name=boss")["users"]
+        replayed = eventually(
+            lambda: get_json(f"{base}/read/")["plain"], lambda plain: plain["users"] == users
+        )
+        assert replayed == {"standby": True, "users": users}
 
         with replica.replay_paused():
             status, _, cookies = browse(base, "/write-then-read/?name=lagged")
@@ -293,7 +294,7 @@ def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project
         log.seek(0)
         lines = log.readlines()
     # The first read after each pause waits for the replica's pool (2 s), never the primary's 10 s.
-    assert max(waits) < 3, waits
+    assert max(waits) < 4, waits
     warnings = [line for line in lines if "The read replica is unreachable" in line]
     # One warning per pause of 5 s; psycopg's pool adds none per attempt to reconnect, only one
     # for the connection it held when the replica went away (the reads came one at a time).
