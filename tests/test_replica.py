@@ -268,8 +268,8 @@ def test_migrating_the_replica_is_refused_in_one_line(project, replica):
 
 
 def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project, replica):
-    """Under uvicorn, where Django's pool is on: reads wait at most the replica pool's timeout."""
-    env = replica_env(project, replica)
+    """Under uvicorn with Django's pool: reads wait at most the replica pool's timeout."""
+    env = replica_env(project, replica, DJANGO_DB_POOL="true")
     project.manage("migrate", "--noinput", env=env)
     with (
         tempfile.TemporaryFile(mode="w+") as log,
