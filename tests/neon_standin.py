@@ -25,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -172,6 +173,17 @@ class NeonStandIn:
         """SIGCONT PgBouncer after freeze_pooler()."""
         if self._pooler is not None:
             self._pooler.send_signal(signal.SIGCONT)
+
+    @contextmanager
+    def replay_paused(self):
+        """On a replica: replication lag for the time of a `with` (it receives, applies nothing)."""
+        with self._admin() as conn:
+            conn.execute("SELECT pg_wal_replay_pause()")
+        try:
+            yield
+        finally:
+            with self._admin() as conn:
+                conn.execute("SELECT pg_wal_replay_resume()")
 
     def suspend(self) -> None:
         """Cut every client connection, direct or pooled, as a scale-to-zero does."""

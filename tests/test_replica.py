@@ -5,9 +5,12 @@ connection the read ran on: true only on the standby.
 """
 # ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
+import http.client
 import json
 import tempfile
 import time
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,9 +23,10 @@ pytestmark = pytest.mark.slow
 
 # Every read runs `WHERE` through the ORM's router, as any queryset does.
 REPLICA_URLS = """\
-from django.db import transaction
+from django.contrib.auth import login
+from django.db import connection, transaction
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from accounts.models import User
 
@@ -49,7 +53,30 @@ def write_then_read(request):
     return JsonResponse({"before": before, "after": where()})
 
 
-urlpatterns = [path("read/", read), path("write-then-read/", write_then_read)]
+def raw_write_then_read(request):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE accounts_user SET first_name = 'raw' WHERE username = %s", ["ada"])
+    return JsonResponse({"after": where()})
+
+
+def add_admin(request):
+    User.objects.create_superuser(request.GET["name"])
+    return JsonResponse(where())
+
+
+def log_in(request):
+    login(request, User.objects.get(username=request.GET["name"]))
+    return JsonResponse({})
+
+
+urlpatterns = [
+    path("read/", read),
+    path("write-then-read/", write_then_read),
+    path("raw-write-then-read/", raw_write_then_read),
+    path("add-admin/", add_admin),
+    path("log-in/", log_in),
+    path("", include("config.urls")),  # the admin
+]
 """
 
 
@@ -75,6 +102,25 @@ def get_json(url):
     status, body = get(url)
     assert status == 200, body
     return json.loads(body)
+
+
+def browse(base, path, cookies=None):
+    """(status, body, cookies set) of a GET sending `cookies`, as a browser behind an HTTPS proxy
+    (not following redirects)."""
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    headers = {"X-Forwarded-Proto": "https"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        set_cookies = SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            set_cookies.load(header)
+        return response.status, response.read().decode(), set_cookies
+    finally:
+        connection.close()
 
 
 def eventually(read, until, seconds=10):
@@ -159,3 +205,100 @@ def test_read_your_writes_under_asgi(project, neon, replica):
             lambda: get_json(f"{base}/read/")["plain"], lambda plain: plain["users"] == users + 1
         )
         assert later == {"standby": True, "users": users + 1}
+
+
+def test_a_browser_reads_its_writes_in_its_next_requests_despite_lag(project, neon, replica):
+    """Post/Redirect/Get and logging in, while the standby replays nothing (replication lag)."""
+    env = replica_env(project, replica)
+    project.manage("migrate", "--noinput", env=env)
+    with (
+        one_query_settings(project.project, "replica_settings", urls=REPLICA_URLS) as settings,
+        serve(project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}) as base,
+    ):
+        eventually(lambda: get(f"{base}/read/"), lambda answer: answer[0] == 200)
+        users = get_json(f"{base}/add-admin/?name=boss")["users"]
+        replayed = eventually(
+            lambda: get_json(f"{base}/read/")["plain"], lambda plain: plain["users"] == users
+        )
+        assert replayed == {"standby": True, "users": users}
+
+        with replica.replay_paused():
+            status, _, cookies = browse(base, "/write-then-read/?name=lagged")
+            assert status == 200
+            pin = cookies["read_from_primary"]
+            assert (pin["max-age"], pin["samesite"], pin["httponly"], pin["secure"]) == (
+                "5",
+                "Lax",
+                True,
+                True,
+            )
+            # Another browser reads the standby, which does not have the write yet.
+            assert get_json(f"{base}/read/")["plain"] == {"standby": True, "users": users}
+            # The writer's next request (the page a form redirects to) reads the primary.
+            _, body, _ = browse(base, "/read/", {"read_from_primary": pin.value})
+            assert json.loads(body)["plain"] == {"standby": False, "users": users + 1}
+
+            # A write through a raw cursor pins the request's reads as the ORM's writes do.
+            status, body, cookies = browse(base, "/raw-write-then-read/")
+            assert json.loads(body)["after"] == {"standby": False, "users": users + 1}
+            assert "read_from_primary" in cookies
+
+            # Logged in moments ago: the session row is on the primary only.
+            status, _, cookies = browse(base, "/log-in/?name=boss")
+            session = {"sessionid": cookies["sessionid"].value}
+            assert browse(base, "/admin/", {**session, "read_from_primary": "1"})[0] == 200
+            # Sessions are read from the primary also once the cookie has expired.
+            assert browse(base, "/admin/", session)[0] == 200
+
+
+def test_migrating_the_replica_is_refused_in_one_line(project, replica):
+    env = replica_env(project, replica)
+    project.manage("migrate", "--noinput", env=env)
+    # Nothing to do: nothing to refuse.
+    assert project.manage("migrate", "--database", "replica", env=env).returncode == 0
+    refused = project.run(
+        project.python, "manage.py", "migrate", "accounts", "zero", "--database", "replica",
+        env=env, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "CommandError: The read replica is read-only: migrate without --database replica"
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project, replica):
+    """Under uvicorn with Django's pool: reads wait at most the replica pool's timeout."""
+    env = replica_env(project, replica, DJANGO_DB_POOL="true")
+    project.manage("migrate", "--noinput", env=env)
+    with (
+        tempfile.TemporaryFile(mode="w+") as log,
+        one_query_settings(project.project, "replica_settings", urls=REPLICA_URLS) as settings,
+        serve(
+            project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}, asgi=True, log=log
+        ) as base,
+    ):
+        eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["standby"])
+        replica.stop_pooler()
+        started = time.monotonic()
+        waits = []
+        try:
+            while time.monotonic() - started < 8:
+                before = time.monotonic()
+                assert get_json(f"{base}/read/")["plain"]["standby"] is False
+                waits.append(time.monotonic() - before)
+                time.sleep(0.2)
+        finally:
+            replica.start_pooler()
+        away = time.monotonic() - started
+        log.seek(0)
+        lines = log.readlines()
+    # The first read after each pause waits for the replica's pool (2 s), never the primary's 10 s.
+    assert max(waits) < 4, waits
+    warnings = [line for line in lines if "The read replica is unreachable" in line]
+    # One warning per pause of 5 s; psycopg's pool adds none per attempt to reconnect, only one
+    # for the connection it held when the replica went away (the reads came one at a time).
+    assert 1 <= len(warnings) <= 1 + away // 5, warnings
+    from_the_pool = [line for line in lines if "psycopg.pool" in line]
+    assert len(from_the_pool) <= 1, from_the_pool
+    assert all("discarding closed connection" in line for line in from_the_pool), from_the_pool

@@ -35,6 +35,10 @@ POOL_MIN_SIZE, POOL_MAX_SIZE = 2, 10
 POOL_LIFETIME_SHARE = 0.8
 # Without scale to zero, a pooled connection still lives an hour at most (psycopg's default).
 POOL_LIFETIME_SECONDS = 3600
+# The replica's pool keeps no connection of its own and waits 2 s at most for one: while the
+# replica is away, its reads go to the primary after this wait rather than the full timeout.
+# (Its name tells its lines in psycopg's log from the primary's pool.)
+REPLICA_POOL = {"name": REPLICA, "min_size": 0, "timeout": 2}
 
 
 class NeonConfigError(ValueError):
@@ -309,10 +313,16 @@ def connect_retry_seconds(environ):
     return seconds
 
 
-def replica_url(environ):
-    """DATABASE_REPLICA_URL, checked, or "" when there is no read replica."""
+def replica_url(environ, use_pooler):
+    """DATABASE_REPLICA_URL, checked, or "" when there is no read replica.
+
+    As for the primary: requests use the replica's pooled host, commands its direct one.
+    """
     url = environ.get("DATABASE_REPLICA_URL", "").strip()
-    return check(url, "DATABASE_REPLICA_URL") if url else ""
+    if not url:
+        return ""
+    url = check(url, "DATABASE_REPLICA_URL")
+    return pooled(url) if use_pooler else direct(url)
 
 
 def pool_options(environ):
@@ -378,24 +388,28 @@ def databases(environ, *, application_name, use_pooler):
 
     try:
         app_url, direct_url = app_and_direct_urls(environ)
-        max_age = conn_max_age(environ)
+        # Read in every process, so that `check` and the release phase refuse a bad value too.
+        pool = pool_options(environ)
+        # The pool keeps the connections itself: a DJANGO_CONN_MAX_AGE left in .env is not used.
+        max_age = 0 if pool else conn_max_age(environ)
         retry_seconds = connect_retry_seconds(environ)
-        replica = replica_url(environ)
-        # The pool serves requests; a command needs one connection, and no pool threads.
-        pool = pool_options(environ) if use_pooler else None
+        replica = replica_url(environ, use_pooler)
     except NeonConfigError as error:
         raise ImproperlyConfigured(str(error)) from None
+    if not use_pooler:
+        pool = None  # the pool serves requests; a command needs one connection, and no pool threads
     if not app_url:
         # Commands that need no database still run; the others say what to set.
         return {"default": {"ENGINE": "config.no_database"}}
     # Django's pool keeps the connections itself: Django must close (return) them at once.
-    common = {"max_age": 0 if pool else max_age, "pool": pool, "application_name": application_name}
+    common = {"max_age": max_age, "pool": pool, "application_name": application_name}
     url = app_url if use_pooler else direct_url
     pooled = _address(url) != _address(direct_url)
     found = {"default": _database(url, pooled=pooled, retry_seconds=retry_seconds, **common)}
     if replica:
         pooled = host_kind(urlsplit(replica).hostname) != "direct"
         # No retry: while the replica wakes or is away, the primary answers its reads at once.
+        common["pool"] = {**pool, **REPLICA_POOL} if pool else None
         found[REPLICA] = _database(replica, pooled=pooled, retry_seconds=0, **common)
         # Tests read what they wrote: no test database of its own, the replica mirrors default.
         found[REPLICA]["TEST"] = {"MIRROR": "default"}

@@ -5,13 +5,16 @@ settings.py installs the router and the middleware below when config/neon.py mad
 alias. The router sends a read to the primary instead when the replica would answer wrongly or
 not at all:
 
-- after a write in the same request (or, outside requests, the same thread): the replica may
-  not have the write yet, and a user who just saved a form expects to see it;
+- after a write in the same request (or, outside requests, the same thread), through the ORM or
+  a raw cursor: the replica may not have the write yet;
+- for a few seconds after a request that wrote, in the same browser (a cookie): the page a form
+  redirects to, or the first page after logging in, shows what was just saved;
+- sessions, always: a login or logout writes one moments before the next request reads it;
 - inside a transaction on the primary: its reads belong with its writes (and a test's data,
   never committed, is visible there only);
 - while the replica is unreachable: the request is served from the primary, with a warning.
 
-Migrations run on the primary only.
+Migrations run on the primary only; `migrate --database replica` with work to do is refused.
 """
 
 import logging
@@ -20,7 +23,11 @@ from contextvars import ContextVar
 
 from asgiref.sync import iscoroutinefunction
 from django.core import mail
+from django.core.management import CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.backends.signals import connection_created
+from django.db.models.signals import pre_migrate
+from django.dispatch import receiver
 from django.utils.decorators import sync_and_async_middleware
 
 from config.neon import REPLICA, describe
@@ -29,12 +36,19 @@ logger = logging.getLogger(__name__)
 
 # After a failed connection, the replica is left alone for this long before it is tried again.
 REPLICA_PAUSE_SECONDS = 5
+# After a request that wrote, the browser's requests read from the primary for this long: the
+# replica has replayed the write by then (it usually takes well under a second).
+READ_FROM_PRIMARY_COOKIE = "read_from_primary"
+READ_FROM_PRIMARY_SECONDS = 5
+# What SQL starts with that writes nothing; anything else on the primary counts as a write.
+READING_SQL = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
 class Writes:
     """Whether this request has written; shared by the threads that serve one request."""
 
     wrote = False
+    wrote_recently = False  # the browser's earlier request did (READ_FROM_PRIMARY_COOKIE)
 
 
 # The middleware gives each request its own Writes. A ContextVar, not a thread local: under ASGI a
@@ -54,33 +68,71 @@ def current_writes():
 
 @sync_and_async_middleware
 def read_your_writes(get_response):
-    """A fresh Writes for each request, so that one request's write does not pin the next."""
+    """A fresh Writes for each request, and the cookie that pins the browser's next requests."""
     if iscoroutinefunction(get_response):
 
         async def middleware(request):
-            token = _writes.set(Writes())
+            token = _writes.set(writes_of(request))
             try:
-                return await get_response(request)
+                return remember_writes(request, await get_response(request))
             finally:
                 _writes.reset(token)
 
     else:
 
         def middleware(request):
-            token = _writes.set(Writes())
+            token = _writes.set(writes_of(request))
             try:
-                return get_response(request)
+                return remember_writes(request, get_response(request))
             finally:
                 _writes.reset(token)
 
     return middleware
 
 
+def writes_of(request):
+    writes = Writes()
+    writes.wrote_recently = READ_FROM_PRIMARY_COOKIE in request.COOKIES
+    return writes
+
+
+def remember_writes(request, response):
+    if _writes.get().wrote:
+        response.set_cookie(
+            READ_FROM_PRIMARY_COOKIE,
+            "1",
+            max_age=READ_FROM_PRIMARY_SECONDS,
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+def note_writes(execute, sql, params, many, context):
+    """On the primary's connections: SQL that may write pins the request's reads there too."""
+    if not str(sql).lstrip().upper().startswith(READING_SQL):
+        current_writes().wrote = True
+    return execute(sql, params, many, context)
+
+
+@receiver(connection_created)
+def watch_writes(sender, connection, **kwargs):
+    # Raw cursors too, not only the ORM's writes (db_for_write). First in the list: Django's
+    # execute_wrapper() removes the last one when its block ends.
+    if connection.alias == DEFAULT_DB_ALIAS and note_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.insert(0, note_writes)
+
+
+@receiver(pre_migrate)
+def refuse_to_migrate_the_replica(sender, using, plan, **kwargs):
+    if using == REPLICA and plan:
+        raise CommandError("The read replica is read-only: migrate without --database replica")
+
+
 class ReplicaRouter:
     def db_for_read(self, model, **hints):
-        if current_writes().wrote or connections[DEFAULT_DB_ALIAS].in_atomic_block or under_test():
-            return DEFAULT_DB_ALIAS
-        return REPLICA if replica_answers() else DEFAULT_DB_ALIAS
+        return REPLICA if not must_read_primary(model) and replica_answers() else DEFAULT_DB_ALIAS
 
     def db_for_write(self, model, **hints):
         current_writes().wrote = True
@@ -93,6 +145,17 @@ class ReplicaRouter:
         return db == DEFAULT_DB_ALIAS
 
 
+def must_read_primary(model):
+    writes = current_writes()
+    return (
+        writes.wrote
+        or writes.wrote_recently
+        or model._meta.app_label == "sessions"
+        or connections[DEFAULT_DB_ALIAS].in_atomic_block
+        or under_test()
+    )
+
+
 def under_test():
     """Whether Django's test environment is set up (it gives django.core.mail an outbox).
 
@@ -102,6 +165,16 @@ def under_test():
     """
     return hasattr(mail, "outbox")
 
+
+class QuietReplicaPool(logging.Filter):
+    """Drops the warning psycopg's pool logs at each attempt to reach the replica: while it is
+    away, replica_answers() warns once per pause instead."""
+
+    def filter(self, record):
+        return not (isinstance(record.args, tuple) and record.args[:1] == (REPLICA,))
+
+
+logging.getLogger("psycopg.pool").addFilter(QuietReplicaPool())
 
 _paused_until = 0.0  # time.monotonic() before which the replica is not tried
 

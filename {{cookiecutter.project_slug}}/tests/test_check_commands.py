@@ -47,6 +47,19 @@ def test_check_and_check_deploy_run_the_neon_checks():
         assert exported.returncode == 1 and "(neon.E007)" in exported.stderr, exported.stderr
 
 
+def test_check_refuses_a_bad_pool_setting_before_a_server_would():
+    # Commands use no pool, but the release phase and CI run them: they stop on what would stop
+    # the server.
+    refused = manage("check", DJANGO_DB_POOL="maybe")
+    assert refused.returncode == 1
+    assert refused.stderr == "Error: DJANGO_DB_POOL=maybe must be true or false\n"
+
+
+def test_a_conn_max_age_left_in_env_does_not_stop_a_pooled_process():
+    found = manage("check", DJANGO_DB_POOL="true", DJANGO_CONN_MAX_AGE="600")
+    assert found.returncode == 0, found.stderr
+
+
 @pytest.mark.django_db
 def test_the_database_check_passes_on_a_supported_server():
     call_command("check", "--database", "default")

@@ -289,6 +289,27 @@ def test_a_replica_url_adds_a_replica_alias_that_tests_mirror():
     assert list(without) == ["default"]
 
 
+@pytest.mark.parametrize("given", ["pooled", "direct"])
+def test_requests_reach_the_replica_through_its_pooler_and_commands_directly(given):
+    replica = POOLED.replace("ep-cool-darkness", "ep-read-only")
+    replica = replica if given == "pooled" else neon.direct(replica)
+    environ = {"DATABASE_URL": POOLED, "DATABASE_REPLICA_URL": replica}
+    requests = neon.databases(environ, application_name="a", use_pooler=True)["replica"]
+    commands = neon.databases(environ, application_name="a", use_pooler=False)["replica"]
+    assert requests["HOST"] == "ep-read-only-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
+    assert commands["HOST"] == "ep-read-only-a1b2c3d4.us-east-2.aws.neon.tech"
+
+
+def test_the_replica_pool_keeps_no_connection_and_waits_briefly():
+    environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true"}
+    environ["DATABASE_REPLICA_URL"] = POOLED.replace("ep-cool-darkness", "ep-read-only")
+    found = neon.databases(environ, application_name="a", use_pooler=True)
+    pool = found["replica"]["OPTIONS"]["pool"]
+    # A replica that is away costs a read this wait, not the primary's full timeout.
+    assert (pool["min_size"], pool["timeout"]) == (0, 2)
+    assert found["default"]["OPTIONS"]["pool"]["timeout"] == neon.CONNECT_TIMEOUT_SECONDS
+
+
 def test_a_replica_url_that_is_not_postgres_is_refused_naming_the_variable():
     environ = {"DATABASE_URL": POOLED, "DATABASE_REPLICA_URL": "mysql://u:p@host/db"}
     with pytest.raises(ImproperlyConfigured, match="^DATABASE_REPLICA_URL must start with"):
@@ -316,7 +337,15 @@ def test_the_pool_serves_requests_below_the_suspend_delay():
         ({"DJANGO_DB_POOL_MAX_SIZE": "1"}, "^DJANGO_DB_POOL_MAX_SIZE=1 must be at least"),
     ],
 )
-def test_bad_pool_settings_are_refused_naming_the_variable(variables, message):
+@pytest.mark.parametrize("use_pooler", [True, False], ids=["requests", "commands"])
+def test_bad_pool_settings_are_refused_naming_the_variable(variables, message, use_pooler):
+    # Commands refuse them too, so that `check` and the release phase stop before the server does.
     environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true", **variables}
     with pytest.raises(ImproperlyConfigured, match=message):
-        settings_for(environ)
+        settings_for(environ, use_pooler=use_pooler)
+
+
+@pytest.mark.parametrize("use_pooler", [True, False], ids=["requests", "commands"])
+def test_a_conn_max_age_left_in_env_is_not_used_with_the_pool(use_pooler):
+    environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true", "DJANGO_CONN_MAX_AGE": "600"}
+    assert settings_for(environ, use_pooler=use_pooler)["CONN_MAX_AGE"] == 0

@@ -3,6 +3,7 @@
 import contextvars
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 
 from config import replica
@@ -12,7 +13,7 @@ def route_a_read():
     # A request of its own: no write of an earlier test pins this read to default.
     request = contextvars.copy_context()
     request.run(replica._writes.set, replica.Writes())
-    return request.run(replica.ReplicaRouter().db_for_read, None)
+    return request.run(replica.ReplicaRouter().db_for_read, get_user_model())
 
 
 def test_tests_read_from_default(monkeypatch):
