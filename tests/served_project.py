@@ -1,4 +1,4 @@
-"""A baked project served by gunicorn with a view that runs exactly one query.
+"""A baked project served by gunicorn or uvicorn, and a view that runs exactly one query.
 
 For the connection tests and bench/latency.py: `one_query_settings()` adds, for the time of a
 `with`, a settings module that routes /one-query/ to a view running `SELECT 1` and
@@ -64,6 +64,12 @@ def one_query_settings(
             path.unlink(missing_ok=True)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def get(url: str, timeout: float = 30) -> tuple[int, str]:
     """(status, body) of a GET, as a browser behind an HTTPS proxy sends it; status 0: no answer."""
     request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
@@ -89,9 +95,7 @@ def serve(
     """Yields the base URL of the project served by gunicorn (or uvicorn with `asgi`, serving
     `asgi_app`); `env` is the server's whole environment. Its log goes to the file `log` if
     given."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     bin_dir = project_dir / ".venv" / "bin"
     if asgi:
         command = [str(bin_dir / "uvicorn"), asgi_app, "--no-access-log"]
@@ -107,7 +111,7 @@ def serve(
             command,
             cwd=project_dir,
             env={"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env},
-            stdout=subprocess.DEVNULL,
+            stdout=log,  # gunicorn's access log
             stderr=log,
         )
         base = f"http://127.0.0.1:{port}"
@@ -116,7 +120,7 @@ def serve(
             while get(f"{base}{ready_path}", timeout=5)[0] == 0:
                 if process.poll() is not None:
                     log.seek(0)
-                    raise RuntimeError(f"gunicorn exited: {log.read()[-3000:]}")
+                    raise RuntimeError(f"{Path(command[0]).name} exited: {log.read()[-3000:]}")
                 time.sleep(0.1)
             yield base
         finally:

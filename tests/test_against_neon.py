@@ -3,14 +3,11 @@ transaction mode as the pooler, and gunicorn serving the app. Each Django versio
 database on the stand-in, created by the role the way Django's test runner would."""
 
 import json
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 
 import pytest
+
+from served_project import get, serve
 
 pytestmark = pytest.mark.slow
 
@@ -45,54 +42,11 @@ def pooler_stopped(neon):
         neon.start_pooler()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(url):
-    """(status, body) of a GET, as a browser behind an HTTPS proxy would send it."""
-    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def wait_until_serving(process, url, output):
-    """Return once `url` answers; fail with what `output()` reads if the server exits first."""
-    for _ in range(150):
-        try:
-            get(url)
-            return
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {output()}")
-            time.sleep(0.1)
-
-
 @contextmanager
 def gunicorn(project, **env):
-    """Serve the project with gunicorn, in production mode, on a free loopback port."""
-    port = free_port()
-    command = [project.project / ".venv" / "bin" / "gunicorn", "config.wsgi", "--workers", "1"]
-    process = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}"],
-        cwd=project.project,
-        env=project.env(**{"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", **env}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, f"{base}/health/", process.stderr.read)
+    """The project served by gunicorn in production mode, its environment changed by `env`."""
+    with serve(project.project, project.env(**env)) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_bake_builds_and_connects_over_the_direct_host(project):

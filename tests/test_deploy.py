@@ -20,7 +20,8 @@ from contextlib import contextmanager
 import pytest
 
 import container_image
-from test_against_neon import free_port, get, pooler_stopped
+from served_project import free_port, get
+from test_against_neon import pooler_stopped
 
 pytestmark = pytest.mark.slow
 

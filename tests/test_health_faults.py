@@ -13,7 +13,8 @@ from contextlib import ExitStack, contextmanager
 import psycopg
 import pytest
 
-from test_against_neon import get, gunicorn
+from served_project import get
+from test_against_neon import gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 

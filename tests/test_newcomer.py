@@ -14,7 +14,7 @@ import pytest
 
 import build
 from samples import POOLED
-from test_against_neon import free_port
+from served_project import free_port
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 QUICK = {"install_with": "none", "git_init": "no"}

@@ -6,7 +6,6 @@ password, and no line twice while DEBUG is on.
 """
 
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +13,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from test_against_neon import free_port, pooler_stopped, wait_until_serving
+from served_project import free_port, serve
+from test_against_neon import pooler_stopped
 
 pytestmark = pytest.mark.slow
 
@@ -54,25 +54,13 @@ class Log:
 
 @contextmanager
 def served(project, **env):
-    """gunicorn serving the project on a free loopback port: (base URL, Log of its stderr)."""
-    port = free_port()
-    log_path = project.output_dir / f"gunicorn-{port}.log"
-    command = [project.project / ".venv" / "bin" / "gunicorn", "config.wsgi", "--workers", "1"]
-    with open(log_path, "w") as log_file:
-        process = subprocess.Popen(
-            [*command, "--bind", f"127.0.0.1:{port}"],
-            cwd=project.project,
-            env=project.env(**env),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base, log = f"http://127.0.0.1:{port}", Log(log_path)
-    try:
-        wait_until_serving(process, f"{base}/health/", log.text)
-        yield base, log
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """gunicorn serving the project, ready once /health/ answers: (base URL, Log of its output)."""
+    log_path = project.output_dir / f"gunicorn-{time.monotonic_ns()}.log"
+    with (
+        open(log_path, "w") as log_file,
+        serve(project.project, project.env(**env), ready_path="/health/", log=log_file) as base,
+    ):
+        yield base, Log(log_path)
 
 
 PRODUCTION = {"DJANGO_DEBUG": "false", "DJANGO_ALLOWED_HOSTS": "app.example.com,127.0.0.1"}
