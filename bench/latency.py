@@ -27,8 +27,9 @@ After the rounds, (a) and (d) answer 30 requests with a compute suspend every 10
 (f) and (g).
 Prints a table, writes a plot, and ends with
 `RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d> asgi_async_over_default_c8=<e/a>
-asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a>` (medians; one client for the first
-two, eight for the others).
+asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a> django_asgi_async_over_default_c8=<h/a>
+django_asgi_sync_over_default_c8=<i/a>` (medians; one client for the first two, eight for the
+others).
 Goals: default_over_limit ≤ 1.05, ratio_naive_over_default ≥ 4, one round trip per query for
 (a), the ASGI and pool ratios ≤ 1.1, no failed request for (a), (e), (f), (g) across suspends.
 """
@@ -268,14 +269,13 @@ def main():
     plot(options.plot, rows, options.delay_ms)
     print(f"plot: {options.plot}")
     a, b, d = (rows[key, 1]["median"] for key in "abd")
-    a8, e8, f8, g8 = (rows[key, CLIENTS]["median"] for key in "aefg")
+    a8, e8, f8, g8, h8, i8 = (rows[key, CLIENTS]["median"] for key in "aefghi")
     print(
         f"RESULT ratio_naive_over_default={b / a:.2f} default_over_limit={a / d:.3f} "
         f"asgi_async_over_default_c8={e8 / a8:.3f} asgi_sync_over_default_c8={f8 / a8:.3f} "
-        f"pool_over_default_c8={g8 / a8:.3f}"
+        f"pool_over_default_c8={g8 / a8:.3f} django_asgi_async_over_default_c8={h8 / a8:.3f} "
+        f"django_asgi_sync_over_default_c8={i8 / a8:.3f}"
     )
-    h8, i8 = (rows[key, CLIENTS]["median"] for key in "hi")
-    print(f"Django's ASGI handler: async_over_default_c8={h8 / a8:.3f} sync={i8 / a8:.3f}")
 
 
 if __name__ == "__main__":
