@@ -171,7 +171,7 @@ def plot(path, rows, delay_ms):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(11, 4.5))
+    figure, axes = pyplot.subplots(figsize=(14, 5))
     labels = [f"({key}) {CONFIGURATIONS[key][0]}" for key in CONFIGURATIONS]
     width = 0.38
     for offset, clients in ((-width / 2, 1), (width / 2, CLIENTS)):
@@ -187,7 +187,7 @@ def plot(path, rows, delay_ms):
         )
         trips = [f"{rows[key, clients]['trips']:.1f} rt" for key in CONFIGURATIONS]
         axes.bar_label(bars, trips, label_type="center", fontsize=8, color="white")
-    axes.set_xticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(labels)), labels, rotation=15)
     axes.set_ylabel("ms per request")
     axes.set_title(f"One-query request, {delay_ms:g} ms each way to the pooler")
     axes.legend()
