@@ -5,7 +5,7 @@
 Bakes the default project, starts the Neon stand-in, puts a proxy that adds `--delay-ms` each way
 and counts round trips between the app and the pooler (tests/counting_proxy.py), and serves a
 view running `SELECT 1` with gunicorn (one worker, 8 threads) or uvicorn (ASGI, one process) in
-seven configurations:
+nine configurations:
 
   (a) default     the baked default: config.neon_backend, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS
   (b) naive       the seed guide's conservative advice: Django's backend, CONN_MAX_AGE=0
@@ -14,6 +14,8 @@ seven configurations:
   (e) asgi-async  uvicorn, asgi.py as baked (Django's pool), an async view
   (f) asgi-sync   uvicorn, asgi.py as baked (Django's pool), the sync view
   (g) pool        gunicorn with Django's pool (DJANGO_DB_POOL=true) instead of CONN_MAX_AGE
+  (h) django-asgi-async, (i) django-asgi-sync   as (e) and (f), with Django's own ASGIHandler
+                  instead of asgi.py's handler (what the handler is measured against)
 
 Round 0 warms every configuration up until 8 clients at once open no new connection (Django's
 pool grows one connection at a time). Each round runs every configuration in turn (interleaved,
@@ -25,8 +27,9 @@ After the rounds, (a) and (d) answer 30 requests with a compute suspend every 10
 (f) and (g).
 Prints a table, writes a plot, and ends with
 `RESULT ratio_naive_over_default=<b/a> default_over_limit=<a/d> asgi_async_over_default_c8=<e/a>
-asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a>` (medians; one client for the first
-two, eight for the others).
+asgi_sync_over_default_c8=<f/a> pool_over_default_c8=<g/a> django_asgi_async_over_default_c8=<h/a>
+django_asgi_sync_over_default_c8=<i/a>` (medians; one client for the first two, eight for the
+others).
 Goals: default_over_limit ≤ 1.05, ratio_naive_over_default ≥ 4, one round trip per query for
 (a), the ASGI and pool ratios ≤ 1.1, no failed request for (a), (e), (f), (g) across suspends.
 """
@@ -66,13 +69,24 @@ CONFIGURATIONS = {
     "e": ("asgi-async", ""),
     "f": ("asgi-sync", ""),
     "g": ("pool", ""),
+    "h": ("django-asgi-async", ""),
+    "i": ("django-asgi-sync", ""),
 }
 # How a configuration is served, where it is not gunicorn with CLIENTS threads and the sync view.
 SERVED = {
     "e": {"asgi": True, "path": ONE_QUERY_ASYNC_PATH},
     "f": {"asgi": True},
     "g": {"env": {"DJANGO_DB_POOL": "true"}},
+    "h": {"asgi": True, "path": ONE_QUERY_ASYNC_PATH, "app": "config.django_asgi:application"},
+    "i": {"asgi": True, "app": "config.django_asgi:application"},
 }
+# asgi.py's settings (Django's pool, CONN_MAX_AGE=0), served by Django's own handler.
+DJANGO_ASGI = """\
+import config.asgi  # noqa: F401
+from django.core.handlers.asgi import ASGIHandler
+
+application = ASGIHandler()
+"""
 SURVIVORS = "adefg"  # the configurations asked to answer across suspends
 CLIENTS = 8
 SUSPEND_REQUESTS, SUSPEND_EVERY = 30, 10
@@ -157,7 +171,7 @@ def plot(path, rows, delay_ms):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(11, 4.5))
+    figure, axes = pyplot.subplots(figsize=(14, 5))
     labels = [f"({key}) {CONFIGURATIONS[key][0]}" for key in CONFIGURATIONS]
     width = 0.38
     for offset, clients in ((-width / 2, 1), (width / 2, CLIENTS)):
@@ -173,7 +187,7 @@ def plot(path, rows, delay_ms):
         )
         trips = [f"{rows[key, clients]['trips']:.1f} rt" for key in CONFIGURATIONS]
         axes.bar_label(bars, trips, label_type="center", fontsize=8, color="white")
-    axes.set_xticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(labels)), labels, rotation=15)
     axes.set_ylabel("ms per request")
     axes.set_title(f"One-query request, {delay_ms:g} ms each way to the pooler")
     axes.legend()
@@ -196,6 +210,7 @@ def main():
         project = bake(workdir, standin)
         proxy = stack.enter_context(CountingProxy(standin.pooler_port, options.delay_ms / 1000))
         app_url = standin.pooled_url.replace(f":{standin.pooler_port}/", f":{proxy.port}/")
+        (project / "config" / "django_asgi.py").write_text(DJANGO_ASGI)
         bases = {}
         for key, (name, lines) in CONFIGURATIONS.items():
             settings = stack.enter_context(one_query_settings(project, f"bench_{name}", lines))
@@ -207,6 +222,8 @@ def main():
                 **served.get("env", {}),
             )
             serving = {"asgi": True} if served.get("asgi") else {"threads": CLIENTS}
+            if "app" in served:
+                serving["asgi_app"] = served["app"]
             base = stack.enter_context(serve(project, env, **serving))
             bases[key] = base + served.get("path", ONE_QUERY_PATH)
 
@@ -215,7 +232,7 @@ def main():
         for round_number in range(options.rounds + 1):  # round 0 warms up and is not counted
             # (a) next to (d), whose ratio matters most; every other round backwards, so that a
             # machine getting busier or quieter weighs on all alike.
-            order = list("aefgdcb") if round_number % 2 else list("bcdgfea")
+            order = list("aefhigdcb") if round_number % 2 else list("bcdgihfea")
             for key in order:
                 if not round_number:
                     warm_up(bases[key], proxy, concurrent_requests)
@@ -252,11 +269,12 @@ def main():
     plot(options.plot, rows, options.delay_ms)
     print(f"plot: {options.plot}")
     a, b, d = (rows[key, 1]["median"] for key in "abd")
-    a8, e8, f8, g8 = (rows[key, CLIENTS]["median"] for key in "aefg")
+    a8, e8, f8, g8, h8, i8 = (rows[key, CLIENTS]["median"] for key in "aefghi")
     print(
         f"RESULT ratio_naive_over_default={b / a:.2f} default_over_limit={a / d:.3f} "
         f"asgi_async_over_default_c8={e8 / a8:.3f} asgi_sync_over_default_c8={f8 / a8:.3f} "
-        f"pool_over_default_c8={g8 / a8:.3f}"
+        f"pool_over_default_c8={g8 / a8:.3f} django_asgi_async_over_default_c8={h8 / a8:.3f} "
+        f"django_asgi_sync_over_default_c8={i8 / a8:.3f}"
     )
 
 

@@ -54,6 +54,26 @@ def record_finish(sender, **kwargs):
 
 request_started.connect(remember_scope)
 request_finished.connect(record_finish)
+finish_fails = threading.Event()
+
+
+def fail_to_finish(sender, **kwargs):
+    if finish_fails.is_set():
+        finish_fails.clear()
+        raise RuntimeError("a request_finished receiver that fails")
+
+
+request_finished.connect(fail_to_finish)
+
+
+def fail_to_start(sender, scope=None, **kwargs):
+    if scope["path"] == "/fails-to-start/":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        raise RuntimeError("a request_started receiver that fails")
+
+
+request_started.connect(fail_to_start)
 
 
 def same_thread(request):
@@ -65,6 +85,11 @@ def thread(request):
     # Its name, not its ident: a new thread may get the ident of one that ended.
     name = threading.current_thread().name
     return JsonResponse({"thread": name, "same_thread": same_thread(request)})
+
+
+def executor_threads(request):
+    names = [thread.name for thread in threading.enumerate()]
+    return HttpResponse(str(sum(name.startswith("ThreadPoolExecutor-") for name in names)))
 
 
 async def async_thread(request):
@@ -112,9 +137,15 @@ def boom(request):
     raise RuntimeError("a view that fails")
 
 
+def saved(request):
+    finish_fails.set()
+    return HttpResponse("saved")
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("thread/", thread),
+    path("executor-threads/", executor_threads),
     path("async-thread/", async_thread),
     path("one-query/", one_query),
     path("finishes/", finishes),
@@ -122,6 +153,7 @@ urlpatterns = [
     path("events/", events),
     path("events-closed/", events_closed),
     path("boom/", boom),
+    path("saved/", saved),
 ]
 """
 
@@ -175,6 +207,16 @@ def test_a_request_runs_in_one_thread_which_later_requests_reuse(served):
         answers = list(clients.map(get_json, [f"{base}/thread/?sleep=0.5"] * 4))
     assert time.monotonic() - started < 1.5
     assert len({answer["thread"] for answer in answers}) == 4
+
+
+def test_a_burst_leaves_at_most_the_kept_threads_behind(served):
+    base, _ = served
+    with ThreadPoolExecutor(40) as clients:
+        answers = list(clients.map(get_json, [f"{base}/thread/?sleep=0.3"] * 40))
+    assert len({answer["thread"] for answer in answers}) == 40
+    # 32 kept (config/asgi.py's KEPT_THREADS), and perhaps asgiref's own thread-sensitive one.
+    threads = lambda: int(get(f"{base}/executor-threads/")[1])  # noqa: E731
+    assert eventually(lambda: threads() <= 33, True)
 
 
 def test_an_async_views_sync_work_runs_in_its_requests_thread(served):
@@ -296,3 +338,24 @@ def test_a_failing_view_gives_a_500_and_a_logged_traceback(served):
     assert get(f"{base}/thread/")[0] == 200  # and the thread it failed in serves on
     log.seek(0)
     assert "RuntimeError: a view that fails" in log.read()
+
+
+def test_a_failing_request_finished_receiver_does_not_replace_the_response(served):
+    """As under Django's handler: the response was made (a form's write is committed), so the
+    client gets it; the receiver's error is logged after it."""
+    base, log = served
+    assert get(f"{base}/saved/") == (200, "saved")
+    assert get(f"{base}/one-query/") == (200, "1")
+    log.seek(0)
+    assert "RuntimeError: a request_finished receiver that fails" in log.read()
+
+
+def test_a_failing_request_started_receiver_gives_its_connection_back(served):
+    """No request_finished follows it, and its thread is dropped: without closing the thread's
+    connections, each such request would take one of the pool's (10) for good."""
+    base, _ = served
+    for _ in range(12):
+        assert get(f"{base}/fails-to-start/")[0] == 500
+    started = time.monotonic()
+    assert get(f"{base}/one-query/") == (200, "1")
+    assert time.monotonic() - started < 5  # not a wait for the pool's timeout (10 s)

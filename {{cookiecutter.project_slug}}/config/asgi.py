@@ -10,7 +10,8 @@ DJANGO_CONN_MAX_AGE is 0 whatever the environment says.
 Speed: Django's ASGI handler runs the middleware on the event loop, but its built-in middleware
 (sessions, CSRF, authentication, messages…) are synchronous, so each of their steps is a trip to
 a thread and back: about fifteen trips a request, all queued on one event loop. A one-query page
-took 1.7× as long as under gunicorn with 8 requests at once (bench/latency.py in the template).
+took about twice as long as under gunicorn with 8 requests at once (the template's
+bench/latency.py measures both handlers).
 The handler below makes one trip instead: the whole request (signals, middleware, view, and
 closing the response, which gives the connection back) runs in one thread, as under gunicorn,
 and the event loop only reads the request and sends the response. The thread is kept for a later
@@ -21,6 +22,10 @@ streamed response (server-sent events too) stops when its client goes away. What
 an async view is not cancelled when its client disconnects mid-request, and a middleware written
 async-only is called from the thread (through async_to_sync: it works, one trip slower). Django's
 own handler is one line away: `application = get_asgi_application()` (from django.core.asgi).
+
+A streamed response keeps the pooled connection its view borrowed until the stream ends, under
+either handler: a view that streams for long (server-sent events) should give it back first, with
+`django.db.connection.close()` before it returns the response.
 """
 
 import asyncio
@@ -35,6 +40,7 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
+from django.db import connections
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
@@ -51,7 +57,12 @@ KEPT_THREADS = 32
 
 
 class OneTripASGIHandler(ASGIHandler):
-    """Django's ASGI handler, with each request's synchronous work done in one trip to a thread."""
+    """Django's ASGI handler, with each request's synchronous work done in one trip to a thread.
+
+    It reuses ASGIHandler's read_body, create_request, send_response and listen_for_disconnect,
+    which Django does not document: tests/test_entry_points.py sends requests through it, so a
+    Django upgrade that changes them fails there first.
+    """
 
     def __init__(self):
         # Not ASGIHandler.__init__: that builds the middleware chain for the event loop.
@@ -91,27 +102,41 @@ class OneTripASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         with closing(body_file):
-            response = await sync_to_async(self.respond)(scope, body_file)
+            response, closing_error = await sync_to_async(self.respond)(scope, body_file)
             if response.streaming:
                 await self.stream(response, receive, send)
             else:
                 await self.send_response(response, send)
+                if closing_error is not None:
+                    raise closing_error  # logged by the server, once the response is out
 
     def respond(self, scope, body_file):
-        """The response, made in this thread from start to finish, as a WSGI server makes it."""
+        """The response, made in this thread from start to finish, as a WSGI server makes it,
+        and what closing it raised, if it is not streamed."""
         set_script_prefix(get_script_prefix(scope))
-        signals.request_started.send(sender=self.__class__, scope=scope)
-        request, response = self.create_request(scope, body_file)
-        if request is not None:
-            response = self.get_response(request)
-            response._handler_class = self.__class__
-            if isinstance(response, FileResponse):
-                response.block_size = self.chunk_size
+        try:
+            signals.request_started.send(sender=self.__class__, scope=scope)
+            request, response = self.create_request(scope, body_file)
+            if request is not None:
+                response = self.get_response(request)
+                response._handler_class = self.__class__
+        except BaseException:
+            # A request_started receiver failed: no request_finished will give back a connection
+            # it borrowed, and this thread is dropped; the pool would lose the connection.
+            connections.close_all()
+            raise
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
         if not response.streaming:
             # Its content is in memory: closing it now (request_finished) gives the database
-            # connection back before the response is sent, from the thread that holds it.
-            response.close()
-        return response
+            # connection back before the response is sent, from the thread that holds it. A
+            # request_finished receiver that fails does not replace the finished response with
+            # a 500 (its writes are committed): as under Django's handler, the error comes after.
+            try:
+                response.close()
+            except Exception as error:
+                return response, error
+        return response, None
 
     async def stream(self, response, receive, send):
         """Sends a streamed response until it ends or its client goes away, then closes it."""

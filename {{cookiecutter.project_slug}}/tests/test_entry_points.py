@@ -60,3 +60,54 @@ def database_seen_by(entry_point):
 def test_requests_use_the_pooler_and_everything_else_the_direct_host(entry_point, expected):
     host, *seen = database_seen_by(entry_point)
     assert expected[0] in host and seen == expected[1:]
+
+
+# config/asgi.py's handler builds on Django's ASGIHandler: a request through every middleware
+# (a page that does not exist) and one answered before them, with no database.
+ASGI_REQUESTS = """\
+import asyncio
+
+from asgiref.testing import ApplicationCommunicator
+
+from config.asgi import application
+
+
+async def get(path):
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "https", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"example.com")],
+        "client": ("127.0.0.1", 50000), "server": ("example.com", 443),
+    }
+    request = ApplicationCommunicator(application, scope)
+    await request.send_input({"type": "http.request", "body": b""})
+    start = await request.receive_output(10)
+    body = await request.receive_output(10)
+    print(start["status"], body["body"].decode().strip().splitlines()[0])
+
+
+asyncio.run(get("/health/live/"))
+asyncio.run(get("/no-such-page/"))
+"""
+
+
+def test_the_asgi_application_answers_requests():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": POOLED,
+        "DATABASE_URL_UNPOOLED": "",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "example.com",
+        "DJANGO_DEBUG": "false",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", ASGI_REQUESTS],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    live, missing = result.stdout.splitlines()
+    assert live == '200 {"status": "ok"}'
+    assert missing == "404 <!doctype html>"
