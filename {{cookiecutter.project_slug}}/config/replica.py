@@ -61,7 +61,7 @@ _writes = ContextVar("writes")
 def current_writes():
     try:
         return _writes.get()
-    except LookupError:  # outside a request: the thread's own, for as long as it lives
+    except LookupError:  # outside a request: the context's own (a thread's, in a plain thread)
         writes = Writes()
         _writes.set(writes)
         return writes
@@ -240,6 +240,8 @@ def replica_answers():
         replica.close_if_health_check_failed()
         replica.ensure_connection()
     except DatabaseError as error:
+        if every_pooled_connection_lent(replica):
+            return False  # busy, not away: this read goes to the primary, the next tries again
         _paused_until = time.monotonic() + REPLICA_PAUSE_SECONDS
         # With Django's pool, the error is only the pool's timeout; the reason is in its log.
         reason, quiet_replica_pool.last_error = quiet_replica_pool.last_error, ""
@@ -251,3 +253,13 @@ def replica_answers():
         )
         return False
     return True
+
+
+def every_pooled_connection_lent(database):
+    """Whether the database's pool (Django's, when on) has all the connections it may open out
+    on loan: waiting for one timed out because the replica is busy, not because it is away."""
+    pool = database.pool if database.settings_dict["OPTIONS"].get("pool") else None
+    if pool is None:
+        return False
+    stats = pool.get_stats()
+    return stats["pool_size"] >= pool.max_size and stats["pool_available"] == 0

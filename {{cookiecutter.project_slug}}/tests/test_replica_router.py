@@ -2,12 +2,10 @@
 
 import asyncio
 import contextvars
-import logging
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.db import OperationalError
 from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 
@@ -58,24 +56,3 @@ def test_a_streamed_response_reads_with_its_requests_writes(monkeypatch, is_asyn
     content = response.streaming_content
     parts = thread.run(asyncio.run, read_async(content)) if is_async else thread.run(list, content)
     assert parts == [b"default"]
-
-
-def test_the_replica_warning_says_why_the_pool_could_not_connect(monkeypatch, caplog):
-    class Away:
-        def close_if_health_check_failed(self):
-            pass
-
-        def ensure_connection(self):
-            raise OperationalError("couldn't get a connection after 2.00 sec")
-
-    monkeypatch.setattr(replica, "connections", {replica.REPLICA: Away()})
-    monkeypatch.setattr(replica, "_paused_until", 0.0)
-    reason = 'connection failed: ... failed: FATAL:  password authentication failed for user "u"'
-    logging.getLogger("psycopg.pool").warning("error connecting in %r: %s", "replica", reason)
-    logging.getLogger("psycopg.pool").warning("error connecting in %r: %s", "pool-1", "primary")
-    assert replica.replica_answers() is False
-    lines = [(record.name, record.getMessage()) for record in caplog.records]
-    # psycopg's line for the primary's pool stays; the replica's reason is in our one warning.
-    assert lines[0] == ("psycopg.pool", "error connecting in 'pool-1': primary")
-    assert lines[1][0] == "config.replica" and len(lines) == 2
-    assert lines[1][1].endswith(f"after 2.00 sec (error connecting in 'replica': {reason})")
