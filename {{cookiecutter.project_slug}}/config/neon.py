@@ -35,10 +35,12 @@ POOL_MIN_SIZE, POOL_MAX_SIZE = 2, 10
 POOL_LIFETIME_SHARE = 0.8
 # Without scale to zero, a pooled connection still lives an hour at most (psycopg's default).
 POOL_LIFETIME_SECONDS = 3600
-# The replica's pool keeps no connection of its own and waits 2 s at most for one: while the
-# replica is away, its reads go to the primary after this wait rather than the full timeout.
-# (Its name tells its lines in psycopg's log from the primary's pool.)
-REPLICA_POOL = {"name": REPLICA, "min_size": 0, "timeout": 2}
+# A read waits this long at most for the replica, to connect or for its pool: while the replica
+# is away or unresponsive, its reads go to the primary after this wait, not the full timeout.
+REPLICA_WAIT_SECONDS = 2
+# The replica's pool keeps no connection of its own. (Its name tells its lines in psycopg's log
+# from the primary's pool.)
+REPLICA_POOL = {"name": REPLICA, "min_size": 0, "timeout": REPLICA_WAIT_SECONDS}
 
 
 class NeonConfigError(ValueError):
@@ -278,17 +280,25 @@ def scale_to_zero_seconds(environ):
     suspend = environ.get("NEON_SCALE_TO_ZERO_SECONDS", "").strip() or str(SCALE_TO_ZERO_SECONDS)
     if suspend == "never":
         return None
-    if not suspend.isdigit():
+    # Not 0: no compute suspends at once (Neon's API writes 0 for its default of 300 s), and a
+    # pool told to close idle connections after 0 s spins a CPU doing so.
+    if not whole_number(suspend) or int(suspend) == 0:
         raise NeonConfigError(
-            f"NEON_SCALE_TO_ZERO_SECONDS={suspend} must be seconds, or 'never' if it is off"
+            f"NEON_SCALE_TO_ZERO_SECONDS={suspend} must be seconds (at least 1), "
+            "or 'never' if it is off"
         )
     return int(suspend)
+
+
+def whole_number(text):
+    """0-9 only: str.isdigit() also takes ² and other digits that int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def conn_max_age(environ):
     """Seconds a connection is kept between requests: never past the compute's suspend time."""
     raw = environ.get("DJANGO_CONN_MAX_AGE", "").strip() or "60"
-    if not raw.isdigit():
+    if not whole_number(raw):
         raise NeonConfigError(f"DJANGO_CONN_MAX_AGE={raw} is not a whole number of seconds")
     suspend = scale_to_zero_seconds(environ)
     if suspend is not None and int(raw) > suspend:
@@ -313,15 +323,24 @@ def connect_retry_seconds(environ):
     return seconds
 
 
-def replica_url(environ, use_pooler):
+def replica_url(environ, use_pooler, app_url=""):
     """DATABASE_REPLICA_URL, checked, or "" when there is no read replica.
 
-    As for the primary: requests use the replica's pooled host, commands its direct one.
+    As for the primary: requests use the replica's pooled host, commands its direct one. Its
+    database is the app's (`app_url`'s).
     """
     url = environ.get("DATABASE_REPLICA_URL", "").strip()
     if not url:
         return ""
     url = check(url, "DATABASE_REPLICA_URL")
+    replica_database, app_database = (unquote(urlsplit(u).path.strip("/")) for u in (url, app_url))
+    if app_url and replica_database != app_database:
+        # Its reads would all fail ("relation … does not exist"), or read another database.
+        raise NeonConfigError(
+            f"DATABASE_REPLICA_URL names the database {replica_database}, the app's is "
+            f"{app_database}: a read replica serves the same databases, end it with "
+            f"/{quote(app_database, safe='')}"
+        )
     return pooled(url) if use_pooler else direct(url)
 
 
@@ -335,7 +354,7 @@ def pool_options(environ):
     sizes = {}
     for name, default in (("MIN_SIZE", POOL_MIN_SIZE), ("MAX_SIZE", POOL_MAX_SIZE)):
         value = environ.get(f"DJANGO_DB_POOL_{name}", "").strip() or str(default)
-        if not value.isdigit():
+        if not whole_number(value):
             raise NeonConfigError(f"DJANGO_DB_POOL_{name}={value} is not a whole number")
         sizes[name.lower()] = int(value)
     if sizes["max_size"] < max(sizes["min_size"], 1):
@@ -393,7 +412,7 @@ def databases(environ, *, application_name, use_pooler):
         # The pool keeps the connections itself: a DJANGO_CONN_MAX_AGE left in .env is not used.
         max_age = 0 if pool else conn_max_age(environ)
         retry_seconds = connect_retry_seconds(environ)
-        replica = replica_url(environ, use_pooler)
+        replica = replica_url(environ, use_pooler, app_url)
     except NeonConfigError as error:
         raise ImproperlyConfigured(str(error)) from None
     if not use_pooler:
@@ -410,13 +429,17 @@ def databases(environ, *, application_name, use_pooler):
         pooled = host_kind(urlsplit(replica).hostname) != "direct"
         # No retry: while the replica wakes or is away, the primary answers its reads at once.
         common["pool"] = {**pool, **REPLICA_POOL} if pool else None
-        found[REPLICA] = _database(replica, pooled=pooled, retry_seconds=0, **common)
+        found[REPLICA] = _database(
+            replica, pooled=pooled, retry_seconds=0, wait=REPLICA_WAIT_SECONDS, **common
+        )
         # Tests read what they wrote: no test database of its own, the replica mirrors default.
         found[REPLICA]["TEST"] = {"MIRROR": "default"}
     return found
 
 
-def _database(url, *, pooled, max_age, retry_seconds, application_name, pool):
+def _database(
+    url, *, pooled, max_age, retry_seconds, application_name, pool, wait=CONNECT_TIMEOUT_SECONDS
+):
     """One alias of DATABASES."""
     import dj_database_url
 
@@ -435,7 +458,7 @@ def _database(url, *, pooled, max_age, retry_seconds, application_name, pool):
     if pool:
         options.setdefault("pool", dict(pool))
     options.setdefault("sslmode", "require")
-    options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    options.setdefault("connect_timeout", wait)
     options.setdefault("application_name", application_name)
     options.setdefault("connect_retry_seconds", retry_seconds)
     # A peer that vanishes without closing (a dead host, a forgotten NAT entry) shows up after

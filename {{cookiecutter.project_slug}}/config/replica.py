@@ -28,9 +28,10 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.signals import connection_created
 from django.db.models.signals import pre_migrate
 from django.dispatch import receiver
+from django.http import FileResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from config.neon import REPLICA, describe
+from config.neon import PASSWORD_IN_URL, REPLICA, describe
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ _writes = ContextVar("writes")
 def current_writes():
     try:
         return _writes.get()
-    except LookupError:  # outside a request: the thread's own, for as long as it lives
+    except LookupError:  # outside a request: the context's own (a thread's, in a plain thread)
         writes = Writes()
         _writes.set(writes)
         return writes
@@ -97,7 +98,13 @@ def writes_of(request):
 
 
 def remember_writes(request, response):
-    if _writes.get().wrote:
+    writes = _writes.get()
+    if response.streaming and not isinstance(response, FileResponse):
+        # Its content is read after this middleware returned: with this request's Writes still.
+        content = response.streaming_content
+        streamed = streamed_async if response.is_async else streamed_sync
+        response.streaming_content = streamed(writes, content)
+    if writes.wrote:
         response.set_cookie(
             READ_FROM_PRIMARY_COOKIE,
             "1",
@@ -107,6 +114,36 @@ def remember_writes(request, response):
             samesite="Lax",
         )
     return response
+
+
+_END = object()
+
+
+def streamed_sync(writes, content):
+    """A streamed response's content, read with its request's Writes (also streamed_async)."""
+    content = iter(content)
+    while True:
+        token = _writes.set(writes)
+        try:
+            part = next(content, _END)
+        finally:
+            _writes.reset(token)
+        if part is _END:
+            return
+        yield part
+
+
+async def streamed_async(writes, content):
+    content = aiter(content)
+    while True:
+        token = _writes.set(writes)
+        try:
+            part = await anext(content, _END)
+        finally:
+            _writes.reset(token)
+        if part is _END:
+            return
+        yield part
 
 
 def note_writes(execute, sql, params, many, context):
@@ -167,14 +204,27 @@ def under_test():
 
 
 class QuietReplicaPool(logging.Filter):
-    """Drops the warning psycopg's pool logs at each attempt to reach the replica: while it is
-    away, replica_answers() warns once per pause instead."""
+    """Holds back the warning psycopg's pool logs at each attempt to reach the replica: while it
+    is away, replica_answers() warns once per pause instead, with the last attempt's reason."""
+
+    last_error = ""
 
     def filter(self, record):
-        return not (isinstance(record.args, tuple) and record.args[:1] == (REPLICA,))
+        if not (isinstance(record.args, tuple) and record.args[:1] == (REPLICA,)):
+            return True
+        if record.levelno >= logging.WARNING:
+            self.last_error = record.getMessage()
+        return False
 
 
-logging.getLogger("psycopg.pool").addFilter(QuietReplicaPool())
+quiet_replica_pool = QuietReplicaPool()
+logging.getLogger("psycopg.pool").addFilter(quiet_replica_pool)
+
+
+def masked(message):
+    """The message's first line, with any password masked (as describe() does for an error)."""
+    return PASSWORD_IN_URL.sub(r"\1****@", (message.strip().splitlines() or [""])[0])
+
 
 _paused_until = 0.0  # time.monotonic() before which the replica is not tried
 
@@ -190,11 +240,26 @@ def replica_answers():
         replica.close_if_health_check_failed()
         replica.ensure_connection()
     except DatabaseError as error:
+        if every_pooled_connection_lent(replica):
+            return False  # busy, not away: this read goes to the primary, the next tries again
         _paused_until = time.monotonic() + REPLICA_PAUSE_SECONDS
+        # With Django's pool, the error is only the pool's timeout; the reason is in its log.
+        reason, quiet_replica_pool.last_error = quiet_replica_pool.last_error, ""
         logger.warning(
-            "The read replica is unreachable, reading from the primary for %s s: %s",
+            "The read replica is unreachable, reading from the primary for %s s: %s%s",
             REPLICA_PAUSE_SECONDS,
             describe(error),
+            f" ({masked(reason)})" if reason else "",
         )
         return False
     return True
+
+
+def every_pooled_connection_lent(database):
+    """Whether the database's pool (Django's, when on) has all the connections it may open out
+    on loan: waiting for one timed out because the replica is busy, not because it is away."""
+    pool = database.pool if database.settings_dict["OPTIONS"].get("pool") else None
+    if pool is None:
+        return False
+    stats = pool.get_stats()
+    return stats["pool_size"] >= pool.max_size and stats["pool_available"] == 0

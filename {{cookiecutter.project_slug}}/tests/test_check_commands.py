@@ -33,7 +33,13 @@ def manage(*args, **env):
         [sys.executable, "manage.py", *args],
         cwd=PROJECT,
         # Set even when empty: .env fills in only what the environment leaves unset.
-        env={"DATABASE_URL_UNPOOLED": "", "DJANGO_CONN_MAX_AGE": "", **base, **env},
+        env={
+            "DATABASE_URL_UNPOOLED": "",
+            "DATABASE_REPLICA_URL": "",
+            "DJANGO_CONN_MAX_AGE": "",
+            **base,
+            **env,
+        },
         capture_output=True,
         text=True,
     )

@@ -21,6 +21,7 @@ def database_seen_by(entry_point):
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": POOLED,
         "DATABASE_URL_UNPOOLED": "",
+        "DATABASE_REPLICA_URL": "",
         "DJANGO_SECRET_KEY": "x" * 50,
         "DJANGO_ALLOWED_HOSTS": "example.com",
         "DJANGO_CONN_MAX_AGE": "60",

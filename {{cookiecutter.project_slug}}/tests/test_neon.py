@@ -250,6 +250,7 @@ def test_conn_max_age(environ, expected):
         ({"DJANGO_CONN_MAX_AGE": "301"}, "outlives the compute"),
         ({"DJANGO_CONN_MAX_AGE": "-1"}, "not a whole number"),
         ({"NEON_SCALE_TO_ZERO_SECONDS": "soon"}, "must be seconds"),
+        ({"DJANGO_CONN_MAX_AGE": "²"}, "not a whole number"),
     ],
 )
 def test_conn_max_age_refuses_values_that_outlive_a_suspend(environ, message):
@@ -283,8 +284,11 @@ def test_a_replica_url_adds_a_replica_alias_that_tests_mirror():
     assert found["replica"]["HOST"] == "ep-read-only-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
     assert found["replica"]["TEST"] == {"MIRROR": "default"}
     assert found["replica"]["DISABLE_SERVER_SIDE_CURSORS"] is True
-    # The primary answers while the replica is away: no waiting for it to come back.
+    # The primary answers while the replica is away: no waiting for it to come back, nor long
+    # for it to answer (libpq's shortest connect_timeout), with or without Django's pool.
     assert found["replica"]["OPTIONS"]["connect_retry_seconds"] == 0
+    assert found["replica"]["OPTIONS"]["connect_timeout"] == 2
+    assert found["default"]["OPTIONS"]["connect_timeout"] == neon.CONNECT_TIMEOUT_SECONDS
     without = neon.databases({"DATABASE_URL": POOLED}, application_name="a", use_pooler=True)
     assert list(without) == ["default"]
 
@@ -316,6 +320,16 @@ def test_a_replica_url_that_is_not_postgres_is_refused_naming_the_variable():
         settings_for(environ)
 
 
+@pytest.mark.parametrize("use_pooler", [True, False], ids=["requests", "commands"])
+def test_a_replica_url_of_another_database_is_refused(use_pooler):
+    # Neon's Connect dialog names neondb unless told otherwise; the app may use another one.
+    app = POOLED.replace("/neondb?", "/shop?")
+    environ = {"DATABASE_URL": app, "DATABASE_REPLICA_URL": POOLED.replace("cool", "read")}
+    message = "^DATABASE_REPLICA_URL names the database neondb, the app's is shop: .* with /shop$"
+    with pytest.raises(ImproperlyConfigured, match=message):
+        settings_for(environ, use_pooler=use_pooler)
+
+
 def test_the_pool_serves_requests_below_the_suspend_delay():
     environ = {"DATABASE_URL": POOLED, "DJANGO_DB_POOL": "true", "DJANGO_CONN_MAX_AGE": "60"}
     app = settings_for(environ, use_pooler=True)
@@ -335,6 +349,10 @@ def test_the_pool_serves_requests_below_the_suspend_delay():
         ({"DJANGO_DB_POOL_MIN_SIZE": "two"}, "^DJANGO_DB_POOL_MIN_SIZE=two is not a whole number"),
         ({"DJANGO_DB_POOL_MAX_SIZE": "1.5"}, "^DJANGO_DB_POOL_MAX_SIZE=1.5 is not a whole number"),
         ({"DJANGO_DB_POOL_MAX_SIZE": "1"}, "^DJANGO_DB_POOL_MAX_SIZE=1 must be at least"),
+        # A digit to str.isdigit(), not to int().
+        ({"DJANGO_DB_POOL_MAX_SIZE": "²"}, "^DJANGO_DB_POOL_MAX_SIZE=² is not a whole number"),
+        # Its pool would close idle connections after 0 s, spinning a CPU to do so.
+        ({"NEON_SCALE_TO_ZERO_SECONDS": "0"}, "^NEON_SCALE_TO_ZERO_SECONDS=0 must be seconds"),
     ],
 )
 @pytest.mark.parametrize("use_pooler", [True, False], ids=["requests", "commands"])

@@ -1,10 +1,13 @@
 """The replica router's choices that need no database."""
 
+import asyncio
 import contextvars
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.http import StreamingHttpResponse
+from django.test import RequestFactory
 
 from config import replica
 
@@ -27,3 +30,29 @@ def test_reads_go_to_the_replica_outside_tests(monkeypatch):
     monkeypatch.delattr(mail, "outbox")
     monkeypatch.setattr(replica, "replica_answers", lambda: True)
     assert route_a_read() == "replica"
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_streamed_response_reads_with_its_requests_writes(monkeypatch, is_async):
+    # Its content is read after the middleware returned (an export that first saved something).
+    monkeypatch.delattr(mail, "outbox")
+    monkeypatch.setattr(replica, "replica_answers", lambda: True)
+    router, user = replica.ReplicaRouter(), get_user_model()
+
+    async def async_parts():
+        yield router.db_for_read(user)
+
+    def view(request):
+        router.db_for_write(user)
+        parts = async_parts() if is_async else (router.db_for_read(user) for _ in "x")
+        return StreamingHttpResponse(parts)
+
+    async def read_async(content):
+        return [part async for part in content]
+
+    thread = contextvars.copy_context()  # this thread, which has not written outside requests
+    thread.run(replica._writes.set, replica.Writes())
+    response = thread.run(replica.read_your_writes(view), RequestFactory().get("/"))
+    content = response.streaming_content
+    parts = thread.run(asyncio.run, read_async(content)) if is_async else thread.run(list, content)
+    assert parts == [b"default"]
