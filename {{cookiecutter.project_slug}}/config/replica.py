@@ -58,6 +58,16 @@ class Writes:
 _writes = ContextVar("writes")
 
 
+def read_from_primary():
+    """Sends the rest of this request's reads to the primary, and its browser's for
+    READ_FROM_PRIMARY_SECONDS (outside requests: the rest of this thread's or task's reads).
+
+    The router calls it for every write it sees; call it for one it cannot see, such as a raw
+    SELECT of a function that writes, or in a worker that must read what it just wrote.
+    """
+    current_writes().wrote = True
+
+
 def current_writes():
     try:
         return _writes.get()
@@ -149,7 +159,7 @@ async def streamed_async(writes, content):
 def note_writes(execute, sql, params, many, context):
     """On the primary's connections: SQL that may write pins the request's reads there too."""
     if not str(sql).lstrip().upper().startswith(READING_SQL):
-        current_writes().wrote = True
+        read_from_primary()
     return execute(sql, params, many, context)
 
 
@@ -172,7 +182,7 @@ class ReplicaRouter:
         return REPLICA if not must_read_primary(model) and replica_answers() else DEFAULT_DB_ALIAS
 
     def db_for_write(self, model, **hints):
-        current_writes().wrote = True
+        read_from_primary()
         return DEFAULT_DB_ALIAS
 
     def allow_relation(self, obj1, obj2, **hints):

@@ -56,3 +56,14 @@ def test_a_streamed_response_reads_with_its_requests_writes(monkeypatch, is_asyn
     content = response.streaming_content
     parts = thread.run(asyncio.run, read_async(content)) if is_async else thread.run(list, content)
     assert parts == [b"default"]
+
+
+def test_reads_after_read_from_primary_go_to_the_primary(monkeypatch):
+    monkeypatch.delattr(mail, "outbox")
+    monkeypatch.setattr(replica, "replica_answers", lambda: True)
+    router, user = replica.ReplicaRouter(), get_user_model()
+    request = contextvars.copy_context()
+    request.run(replica._writes.set, replica.Writes())
+    assert request.run(router.db_for_read, user) == "replica"
+    request.run(replica.read_from_primary)
+    assert request.run(router.db_for_read, user) == "default"
