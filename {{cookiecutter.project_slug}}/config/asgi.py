@@ -10,7 +10,7 @@ DJANGO_CONN_MAX_AGE is 0 whatever the environment says.
 Speed: Django's ASGI handler runs the middleware on the event loop, but its built-in middleware
 (sessions, CSRF, authentication, messages…) are synchronous, so each of their steps is a trip to
 a thread and back: about fifteen trips a request, all queued on one event loop. A one-query page
-took about twice as long as under gunicorn with 8 requests at once (the template's
+took 1.7 to 1.8 times as long as under gunicorn with 8 requests at once (the template's
 bench/latency.py measures both handlers).
 The handler below makes one trip instead: the whole request (signals, middleware, view, and
 closing the response, which gives the connection back) runs in one thread, as under gunicorn,
