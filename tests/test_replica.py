@@ -10,6 +10,7 @@ import json
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
@@ -277,9 +278,11 @@ def test_migrating_the_replica_is_refused_in_one_line(project, replica):
     assert "Traceback" not in refused.stderr
 
 
-def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project, replica):
-    """Under uvicorn with Django's pool: reads wait at most the replica pool's timeout."""
-    env = replica_env(project, replica, DJANGO_DB_POOL="true")
+@contextmanager
+def pooled_under_uvicorn(project, replica, **env):
+    """(base URL, log file): the migrated project with Django's pool under uvicorn, its reads
+    reaching the standby."""
+    env = replica_env(project, replica, DJANGO_DB_POOL="true", **env)
     project.manage("migrate", "--noinput", env=env)
     with (
         tempfile.TemporaryFile(mode="w+") as log,
@@ -289,6 +292,12 @@ def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project
         ) as base,
     ):
         eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["standby"])
+        yield base, log
+
+
+def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project, replica):
+    """Under uvicorn with Django's pool: reads wait at most the replica pool's timeout."""
+    with pooled_under_uvicorn(project, replica) as (base, log):
         replica.stop_pooler()
         started = time.monotonic()
         waits = []
@@ -321,16 +330,7 @@ def test_a_busy_replica_pool_sends_a_read_to_the_primary_without_pausing_the_rep
 ):
     """Its two connections lent to slow reads, the replica is busy, not away: two more reads
     wait the pool's 2 s and go to the primary, with no warning, and the replica is used next."""
-    env = replica_env(project, replica, DJANGO_DB_POOL="true", DJANGO_DB_POOL_MAX_SIZE="2")
-    project.manage("migrate", "--noinput", env=env)
-    with (
-        tempfile.TemporaryFile(mode="w+") as log,
-        one_query_settings(project.project, "replica_settings", urls=REPLICA_URLS) as settings,
-        serve(
-            project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}, asgi=True, log=log
-        ) as base,
-    ):
-        eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["standby"])
+    with pooled_under_uvicorn(project, replica, DJANGO_DB_POOL_MAX_SIZE="2") as (base, log):
         with ThreadPoolExecutor(4) as clients:
             answers = list(clients.map(get_json, [f"{base}/slow-read/?seconds=3"] * 4))
         assert sorted(answer["standby"] for answer in answers) == [False, False, True, True]
