@@ -43,8 +43,10 @@ def _shows_a_password(value, forms):
 class MaskingReporterFilter(SafeExceptionReporterFilter):
     """Hides settings, request variables and frame variables that contain a password."""
 
+    # Django's names, and those of settings that hold a whole connection string.
     hidden_settings = re.compile(
-        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|DSN|CONNINFO", flags=re.I
+        SafeExceptionReporterFilter.hidden_settings.pattern + "|DATABASE_URL|DSN|CONNINFO",
+        flags=re.I,
     )
 
     def cleanse_setting(self, key, value):

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsp
 
 POOLER_SUFFIX = "-pooler"
 NEON_DOMAIN = ".neon.tech"
+DEFAULT_PORT = 5432
 # Neon suspends an idle compute after 5 minutes by default, cutting every connection.
 SCALE_TO_ZERO_SECONDS = 300
 WEAK_SSLMODES = {"disable", "allow", "prefer"}
@@ -132,7 +133,7 @@ def _identity(url):
 
 def _address(url):
     parts = urlsplit(url)
-    return parts.hostname, parts.port
+    return parts.hostname, parts.port or DEFAULT_PORT
 
 
 def is_neon(url):
@@ -243,7 +244,7 @@ def url_from_pg_variables(environ, host_variable="PGHOST"):
         return ""
     user = quote(environ.get("PGUSER", ""), safe="")
     password = quote(environ.get("PGPASSWORD", ""), safe="")
-    port = environ.get("PGPORT", "5432")
+    port = environ.get("PGPORT", str(DEFAULT_PORT))
     database = quote(environ.get("PGDATABASE", "neondb"), safe="")
     # In the URL they are checked like a pasted string's, and the sslmode=require this module
     # sets when a URL names none no longer hides PGSSLMODE from libpq.
@@ -388,8 +389,7 @@ def pooler_address(environ):
     app_url, direct_url = app_and_direct_urls(environ)
     if not app_url or _address(app_url) == _address(direct_url):
         return None
-    host, port = _address(app_url)
-    return host, port or 5432
+    return _address(app_url)
 
 
 def repeated_parameters(url):

@@ -230,7 +230,7 @@ def command_problems(database, environ, argv):
 
 
 def behind_pooler(database, environ):
-    host, port = database.get("HOST", ""), int(database.get("PORT") or 5432)
+    host, port = database.get("HOST", ""), int(database.get("PORT") or neon.DEFAULT_PORT)
     try:
         pooler = neon.pooler_address(environ)
     except neon.NeonConfigError:

@@ -135,6 +135,15 @@ def test_parameters_alone_do_not_make_a_connection_pooled():
     assert settings_for(environ, use_pooler=True)["DISABLE_SERVER_SIDE_CURSORS"] is False
 
 
+def test_one_address_written_with_and_without_the_default_port_is_not_a_pooler():
+    environ = {
+        "DATABASE_URL": "postgresql://u:p@db.internal/app",
+        "DATABASE_URL_UNPOOLED": "postgresql://u:p@db.internal:5432/app",
+    }
+    assert settings_for(environ, use_pooler=True)["DISABLE_SERVER_SIDE_CURSORS"] is False
+    assert neon.pooler_address(environ) is None
+
+
 def test_a_pooler_given_as_the_direct_url_is_refused():
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL_UNPOOLED points at Neon's pooler"):
         settings_for({"DATABASE_URL": POOLED, "DATABASE_URL_UNPOOLED": POOLED})
