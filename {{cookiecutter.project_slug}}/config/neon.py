@@ -146,20 +146,23 @@ def is_pooled(url):
     return endpoint.endswith(POOLER_SUFFIX)
 
 
+def endpoint(host):
+    """A Neon host's endpoint label, without -pooler: ep-cool-darkness-a1b2c3d4."""
+    return (host or "").split(".")[0].removesuffix(POOLER_SUFFIX)
+
+
 def direct(url):
     """The direct URL for a Neon pooled URL; any other URL unchanged."""
     if not is_neon(url) or not is_pooled(url):
         return url
-    endpoint = urlsplit(url).hostname.split(".")[0]
-    return _with_endpoint(url, endpoint.removesuffix(POOLER_SUFFIX))
+    return _with_endpoint(url, endpoint(urlsplit(url).hostname))
 
 
 def pooled(url):
     """The pooled URL for a Neon direct URL; any other URL unchanged."""
     if not is_neon(url) or is_pooled(url):
         return url
-    endpoint = urlsplit(url).hostname.split(".")[0]
-    return _with_endpoint(url, endpoint + POOLER_SUFFIX)
+    return _with_endpoint(url, endpoint(urlsplit(url).hostname) + POOLER_SUFFIX)
 
 
 def _with_endpoint(url, endpoint):
@@ -202,10 +205,14 @@ def without_password(url):
 PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@")
 
 
+def masked(text):
+    """The text's first line, with any password in a connection string masked."""
+    return PASSWORD_IN_URL.sub(r"\1****@", (str(text).strip().splitlines() or [""])[0])
+
+
 def describe(error):
     """The error's kind and first line, on one line and with any password masked."""
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    return PASSWORD_IN_URL.sub(r"\1****@", f"{type(error).__name__}: {first_line}")
+    return f"{type(error).__name__}: {masked(error)}"
 
 
 def passwords(url):

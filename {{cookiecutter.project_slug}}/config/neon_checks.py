@@ -72,7 +72,8 @@ def neon_problems(databases, environ, argv, libpq_version):
     """Every neon.* problem of these DATABASES, for a process started with `argv`."""
     problems = url_problems(environ)
     for alias, database in databases.items():
-        if "postgresql" not in database.get("ENGINE", "") and "neon" not in database["ENGINE"]:
+        engine = database.get("ENGINE", "")
+        if "postgresql" not in engine and "neon" not in engine:
             continue
         problems += database_problems(alias, database, environ, libpq_version)
         if alias == "default":
@@ -127,7 +128,7 @@ def database_problems(alias, database, environ, libpq_version):
         )
     names_endpoint = "endpoint=" in options.get("options", "")
     if on_neon and libpq_version < SUPPORTED_LIBPQ and not names_endpoint:
-        endpoint = host.split(".")[0].removesuffix(neon.POOLER_SUFFIX)
+        endpoint = neon.endpoint(host)
         problems.append(
             Error(
                 f"libpq {version_text(libpq_version)} cannot tell Neon which endpoint "
@@ -156,8 +157,9 @@ def database_problems(alias, database, environ, libpq_version):
             Error(
                 f"Database '{alias}' keeps connections {kept}: longer than {cut_by} lets them "
                 "live.",
-                hint="The compute suspends after NEON_SCALE_TO_ZERO_SECONDS idle (300 s by "
-                "default) and cuts every connection: keep DJANGO_CONN_MAX_AGE at or below it, "
+                hint="The compute suspends after NEON_SCALE_TO_ZERO_SECONDS idle "
+                f"({neon.SCALE_TO_ZERO_SECONDS} s by default) and cuts every connection: keep "
+                "DJANGO_CONN_MAX_AGE at or below it, "
                 "never unlimited.",
                 id="neon.E005",
             )
@@ -172,7 +174,8 @@ def database_problems(alias, database, environ, libpq_version):
                 id="neon.E006",
             )
         )
-    if options.get("pool") and max_age != 0:
+    pool = options.get("pool")
+    if pool and max_age != 0:
         problems.append(
             Error(
                 f"Database '{alias}' uses Django's connection pool with CONN_MAX_AGE={max_age}.",
@@ -181,9 +184,10 @@ def database_problems(alias, database, environ, libpq_version):
                 id="neon.E009",
             )
         )
-    pool = options.get("pool")
     # psycopg_pool keeps a connection an hour unless told otherwise.
-    lifetime = pool.get("max_lifetime", 3600) if isinstance(pool, dict) else 3600
+    lifetime = neon.POOL_LIFETIME_SECONDS
+    if isinstance(pool, dict):
+        lifetime = pool.get("max_lifetime", lifetime)
     if on_neon and pool and suspend is not None and lifetime > suspend:
         problems.append(
             Error(

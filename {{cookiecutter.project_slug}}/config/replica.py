@@ -12,7 +12,8 @@ not at all:
 - sessions, always: a login or logout writes one moments before the next request reads it;
 - inside a transaction on the primary: its reads belong with its writes (and a test's data,
   never committed, is visible there only);
-- while the replica is unreachable: the request is served from the primary, with a warning.
+- while the replica is unreachable: the request is served from the primary, with a warning;
+- while its pool (Django's, when on) has every connection lent: that read only, no warning.
 
 Migrations run on the primary only; `migrate --database replica` with work to do is refused.
 """
@@ -31,7 +32,7 @@ from django.dispatch import receiver
 from django.http import FileResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from config.neon import PASSWORD_IN_URL, REPLICA, describe
+from config.neon import REPLICA, describe, masked
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ READ_FROM_PRIMARY_COOKIE = "read_from_primary"
 READ_FROM_PRIMARY_SECONDS = 5
 # What SQL starts with that writes nothing; anything else on the primary counts as a write.
 READING_SQL = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+_READING_PREFIX = max(map(len, READING_SQL))  # note_writes looks no further into a statement
 
 
 class Writes:
@@ -158,7 +160,7 @@ async def streamed_async(writes, content):
 
 def note_writes(execute, sql, params, many, context):
     """On the primary's connections: SQL that may write pins the request's reads there too."""
-    if not str(sql).lstrip().upper().startswith(READING_SQL):
+    if not str(sql).lstrip()[:_READING_PREFIX].upper().startswith(READING_SQL):
         read_from_primary()
     return execute(sql, params, many, context)
 
@@ -229,11 +231,6 @@ class QuietReplicaPool(logging.Filter):
 
 quiet_replica_pool = QuietReplicaPool()
 logging.getLogger("psycopg.pool").addFilter(quiet_replica_pool)
-
-
-def masked(message):
-    """The message's first line, with any password masked (as describe() does for an error)."""
-    return PASSWORD_IN_URL.sub(r"\1****@", (message.strip().splitlines() or [""])[0])
 
 
 _paused_until = 0.0  # time.monotonic() before which the replica is not tried

@@ -123,11 +123,11 @@ STORAGES = {
 }
 
 # HTTPS everywhere outside local development. The platform's proxy terminates TLS and says so
-# in X-Forwarded-Proto; load balancers probe /health/… over plain HTTP. To try production
-# locally over plain HTTP, set DJANGO_SECURE_SSL_REDIRECT=false.
+# in X-Forwarded-Proto; load balancers probe /health/… over plain HTTP, which
+# status.middleware answers before any redirect. To try production locally over plain HTTP, set
+# DJANGO_SECURE_SSL_REDIRECT=false.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "60"))

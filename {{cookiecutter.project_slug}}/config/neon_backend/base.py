@@ -191,8 +191,12 @@ def transient(error):
     return all(any(part in attempt for part in TRANSIENT_CONNECT_ERRORS) for attempt in attempts)
 
 
+# One poll() call per question; the default (epoll) costs four system calls each time.
+_ONE_SHOT_SELECTOR = getattr(selectors, "PollSelector", selectors.SelectSelector)
+
+
 def _readable(socket):
     """Whether the socket has bytes or an end of stream to read, without waiting."""
-    with selectors.DefaultSelector() as selector:
+    with _ONE_SHOT_SELECTOR() as selector:
         selector.register(socket, selectors.EVENT_READ)
         return bool(selector.select(timeout=0))

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from config import neon
+from config.neon_checks import version_text
 from status.probe import DATABASE_PROBLEMS, probe
 
 # Round trips timed after the probe's own, for a steadier figure than one sample.
@@ -34,7 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args, database, timeout, **options):
         driver = f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
         libpq = psycopg.pq.version()
-        self.line("driver", f"{driver}, libpq {libpq // 10000}.{libpq % 10000} ({libpq})")
+        self.line("driver", f"{driver}, libpq {version_text(libpq)} ({libpq})")
         try:
             result = probe(database, budget_seconds=timeout)
             samples = [probe(database, timeout).round_trip_ms for _ in range(EXTRA_ROUND_TRIPS)]
