@@ -209,7 +209,7 @@ def main():
         print("baking the default project…", flush=True)
         project = bake(workdir, standin)
         proxy = stack.enter_context(CountingProxy(standin.pooler_port, options.delay_ms / 1000))
-        app_url = standin.pooled_url.replace(f":{standin.pooler_port}/", f":{proxy.port}/")
+        app_url = proxy.routed(standin.pooled_url)
         (project / "config" / "django_asgi.py").write_text(DJANGO_ASGI)
         bases = {}
         for key, (name, lines) in CONFIGURATIONS.items():

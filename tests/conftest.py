@@ -11,6 +11,7 @@ tests skip, unless NEON_STANDIN_REQUIRED is set (CI sets it), in which case they
 """
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -280,6 +281,25 @@ def standin_project(bake, neon):
         return baked
 
     return make
+
+
+@pytest.fixture(scope="module", params=["5.2", "6.1"], ids=["django-5.2", "django-6.1"])
+def project(request, standin_project):
+    """A project per Django version (modules may override it), baked with the stand-in's
+    pooled and direct URLs, on a database of its own."""
+    version = request.param
+    return standin_project(
+        f"app_{version.replace('.', '_')}",
+        project_name=f"Standin {version}",
+        django_version=version,
+    )
+
+
+@pytest.fixture(scope="module")
+def budget(project):
+    """PROBE_BUDGET_SECONDS as the baked project defines it."""
+    source = (project.project / "status" / "probe.py").read_text()
+    return int(re.search(r"^PROBE_BUDGET_SECONDS = (\d+)", source, re.MULTILINE)[1])
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ CHUNK = 65536
 
 
 class CountingProxy:
-    def __init__(self, upstream_port: int, delay_seconds: float = 0.0, upstream_host="127.0.0.1"):
-        self.upstream = (upstream_host, upstream_port)
+    def __init__(self, upstream_port: int, delay_seconds: float = 0.0):
+        self.upstream = ("127.0.0.1", upstream_port)
         self.delay = delay_seconds
         self.port = 0
         self._lock = threading.Lock()
@@ -43,6 +43,12 @@ class CountingProxy:
     def connections(self) -> int:
         with self._lock:
             return self._connections
+
+    def routed(self, url: str) -> str:
+        """The connection string `url` to the upstream, through this proxy instead."""
+        upstream = f":{self.upstream[1]}/"
+        assert upstream in url, f"{url} does not reach port {self.upstream[1]}"
+        return url.replace(upstream, f":{self.port}/")
 
     def reset(self) -> None:
         with self._lock:

@@ -175,6 +175,15 @@ class NeonStandIn:
             self._pooler.send_signal(signal.SIGCONT)
 
     @contextmanager
+    def pooler_stopped(self):
+        """PgBouncer down for the time of a `with`: connecting through it is refused."""
+        self.stop_pooler()
+        try:
+            yield
+        finally:
+            self.start_pooler()
+
+    @contextmanager
     def replay_paused(self):
         """On a replica: replication lag for the time of a `with` (it receives, applies nothing)."""
         with self._admin() as conn:

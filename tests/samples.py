@@ -1,4 +1,5 @@
-"""Connection strings shaped like the ones Neon's Connect dialog gives, for the template's tests."""
+"""Answers and connection strings (shaped like those of Neon's Connect dialog) for the template's
+tests."""
 
 import html
 import json
@@ -13,6 +14,11 @@ POOLED = (
     ".us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
 )
 DIRECT = POOLED.replace("-pooler", "")
+
+# A bake with nothing installed: what tests of the files alone need.
+QUICK = {"install_with": "none", "git_init": "no"}
+# The installed bake the CI-file tests share (the same answers: one bake for all of them).
+CI_BAKE = {"project_name": "CI Check", "check_connection": "no"}
 
 # How each kind of output writes a text out: where a password must be looked for.
 ENCODERS = (

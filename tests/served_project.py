@@ -7,6 +7,7 @@ the caller's), and `serve()` runs gunicorn (WSGI) or uvicorn (ASGI) in productio
 loopback port.
 """
 
+import json
 import socket
 import subprocess
 import tempfile
@@ -80,6 +81,22 @@ def get(url: str, timeout: float = 30) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError as error:
         return 0, str(error)
+
+
+def get_json(url: str):
+    """The JSON answer of a GET that must succeed."""
+    status, body = get(url)
+    assert status == 200, body[:500]
+    return json.loads(body)
+
+
+def eventually(read, until, seconds: float = 10):
+    """read()'s answer once until(answer) holds, or its last one after `seconds`: for what a
+    server does a moment after it answered (a standby replaying, a thread ending)."""
+    deadline = time.monotonic() + seconds
+    while not until(answer := read()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return answer
 
 
 @contextmanager

@@ -22,26 +22,6 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
 """
 
 
-@pytest.fixture(scope="module", params=["5.2", "6.1"], ids=["django-5.2", "django-6.1"])
-def project(request, standin_project):
-    """A project baked with the stand-in's pooled and direct URLs, on a database of its own."""
-    version = request.param
-    return standin_project(
-        f"app_{version.replace('.', '_')}",
-        project_name=f"Standin {version}",
-        django_version=version,
-    )
-
-
-@contextmanager
-def pooler_stopped(neon):
-    neon.stop_pooler()
-    try:
-        yield
-    finally:
-        neon.start_pooler()
-
-
 @contextmanager
 def gunicorn(project, **env):
     """The project served by gunicorn in production mode, its environment changed by `env`."""
@@ -59,7 +39,7 @@ def test_bake_builds_and_connects_over_the_direct_host(project):
 
 
 def test_migrate_runs_over_the_direct_host(project, neon):
-    with pooler_stopped(neon):
+    with neon.pooler_stopped():
         result = project.manage("migrate", "--noinput")
     assert "Applying accounts.0001_initial... OK" in result.stdout
 
@@ -78,7 +58,7 @@ def test_requests_go_through_the_pooler(project, neon):
     project.manage("migrate", "--noinput")
     with gunicorn(project) as base:
         assert get(f"{base}/health/") == (200, '{"status": "ok"}')
-        with pooler_stopped(neon):
+        with neon.pooler_stopped():
             assert get(f"{base}/health/") == (503, '{"status": "unavailable"}')
         status, body = get(f"{base}/")
         assert status == 200 and "Connected to the database." in body
@@ -99,7 +79,7 @@ def test_production_serves_the_admin_with_its_static_files(project):
 
 
 def test_the_projects_own_tests_pass_over_the_direct_host(project, neon):
-    with pooler_stopped(neon):
+    with neon.pooler_stopped():
         result = project.run(project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider")
     assert " passed" in result.stdout and "failed" not in result.stdout
 

@@ -2,10 +2,8 @@
 one thread (kept for later requests), the pooled connection given back, streams that end when
 their client leaves, and Django's own request flow (CSRF, sessions, admin login) intact.
 """
-# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import http.client
-import json
 import re
 import tempfile
 import time
@@ -14,10 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from served_project import get, one_query_settings, serve
-
-# The fixture: a project per Django version, with a database of its own on the stand-in.
-from test_against_neon import project  # noqa: F401
+from served_project import eventually, get, get_json, one_query_settings, serve
 
 pytestmark = pytest.mark.slow
 
@@ -181,19 +176,6 @@ def served(project):
             yield base, log
 
 
-def get_json(url):
-    status, body = get(url)
-    assert status == 200, body[:500]
-    return json.loads(body)
-
-
-def eventually(read, expected, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while (value := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return value
-
-
 def test_a_request_runs_in_one_thread_which_later_requests_reuse(served):
     base, _ = served
     answers = [get_json(f"{base}/thread/") for _ in range(5)]
@@ -216,7 +198,7 @@ def test_a_burst_leaves_at_most_the_kept_threads_behind(served):
     assert len({answer["thread"] for answer in answers}) == 40
     # 32 kept (config/asgi.py's KEPT_THREADS), and perhaps asgiref's own thread-sensitive one.
     threads = lambda: int(get(f"{base}/executor-threads/")[1])  # noqa: E731
-    assert eventually(lambda: threads() <= 33, True)
+    assert eventually(lambda: threads() <= 33, bool)
 
 
 def test_an_async_views_sync_work_runs_in_its_requests_thread(served):
@@ -241,7 +223,7 @@ def test_each_response_gives_the_connection_back_from_the_thread_that_borrowed_i
     # A stream reads the database as it is sent; it is closed after its last part.
     assert get(f"{base}/rows/") == (200, "0\n1\n2\n")
     expected = [{"path": "/rows/", "released": True}]
-    assert eventually(lambda: finishes("/rows/"), expected) == expected
+    assert eventually(lambda: finishes("/rows/"), expected.__eq__) == expected
 
 
 def test_an_endless_stream_stops_when_its_client_goes_away(served):
@@ -254,7 +236,8 @@ def test_an_endless_stream_stops_when_its_client_goes_away(served):
     assert response.status == 200
     assert response.read1(100).startswith(b"data: tick")
     client.close()
-    assert eventually(lambda: get(f"{base}/events-closed/"), (200, "True")) == (200, "True")
+    closed = (200, "True")
+    assert eventually(lambda: get(f"{base}/events-closed/"), closed.__eq__) == closed
 
 
 class Browser:
@@ -327,7 +310,7 @@ def test_without_kept_threads_each_request_starts_one_of_its_own(project, served
             assert get(f"{base}/rows/") == (200, "0\n1\n2\n")
             finishes = lambda: get_json(f"{base}/finishes/?path=/rows/")  # noqa: E731
             expected = [{"path": "/rows/", "released": True}]
-            assert eventually(finishes, expected) == expected
+            assert eventually(finishes, expected.__eq__) == expected
     finally:
         app_module.unlink()
 

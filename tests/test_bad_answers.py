@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-QUICK = {"install_with": "none", "git_init": "no"}
+from samples import QUICK
+
 SECRET_URL = "postgresql://u:s3cretpw@ep-a-1.us-east-2.aws.neon.tech:99999/neondb"
 TEMPLATE = Path(__file__).resolve().parent.parent
 

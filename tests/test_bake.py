@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from samples import DIRECT, ENCODED_PASSWORD, HARD_PASSWORD, POOLED
-
-QUICK = {"install_with": "none", "git_init": "no"}
+from samples import DIRECT, ENCODED_PASSWORD, HARD_PASSWORD, POOLED, QUICK
 
 INSTALLED = pytest.mark.slow
 BAKES = [

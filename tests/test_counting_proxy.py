@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_it_counts_each_request_and_answer_once_and_delays_both_ways(neon):
     delay = 0.02
     with CountingProxy(neon.pooler_port, delay) as proxy:
-        url = neon.pooled_url.replace(f":{neon.pooler_port}/", f":{proxy.port}/")
+        url = proxy.routed(neon.pooled_url)
         started = time.monotonic()
         with psycopg.connect(f"{url}&gssencmode=disable", autocommit=True) as conn:
             connected = time.monotonic()
@@ -35,11 +35,10 @@ def test_it_counts_each_request_and_answer_once_and_delays_both_ways(neon):
 
 def test_a_closed_upstream_closes_the_client(neon):
     with CountingProxy(neon.pooler_port) as proxy:
-        url = neon.pooled_url.replace(f":{neon.pooler_port}/", f":{proxy.port}/")
-        with psycopg.connect(url, autocommit=True) as conn:
-            neon.stop_pooler()
-            try:
-                with pytest.raises(psycopg.OperationalError):
-                    conn.execute("SELECT 1")
-            finally:
-                neon.start_pooler()
+        url = proxy.routed(neon.pooled_url)
+        with (
+            psycopg.connect(url, autocommit=True) as conn,
+            neon.pooler_stopped(),
+            pytest.raises(psycopg.OperationalError),
+        ):
+            conn.execute("SELECT 1")

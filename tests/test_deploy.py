@@ -21,7 +21,6 @@ import pytest
 
 import container_image
 from served_project import free_port, get
-from test_against_neon import pooler_stopped
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +85,7 @@ def plain_get(url):
 
 
 def test_procfile_release_migrates_over_the_direct_host(project, neon):
-    with pooler_stopped(neon):
+    with neon.pooler_stopped():
         result = project.run("bash", "-c", procfile(project)["release"], env=procfile_env(project))
     assert "Applying accounts.0001_initial... OK" in result.stdout
 
@@ -168,7 +167,7 @@ def test_liveness_answers_without_the_database(project, neon):
 
     slug = project.project.name
     with serving(start, port) as (base, _):
-        with pooler_stopped(neon):
+        with neon.pooler_stopped():
             # Requests reach the database only through the pooler: it is down.
             assert plain_get(f"{base}/health/")[0] == 503
             backends = neon.backend_count(slug)
@@ -256,7 +255,7 @@ def test_the_image_migrates_and_serves_against_the_standin(project, neon, image,
         )
 
     with writable_tmp(image_root):
-        with pooler_stopped(neon), tempfile.TemporaryFile(mode="w+") as log:
+        with neon.pooler_stopped(), tempfile.TemporaryFile(mode="w+") as log:
             release = in_image(["python", "manage.py", "migrate", "--noinput"], log)
             assert release.wait(timeout=120) == 0, log.seek(0) or log.read()
             log.seek(0)

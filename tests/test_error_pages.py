@@ -63,14 +63,11 @@ def served(standin_project):
 
 def test_debug_pages_health_and_logs_show_no_password_with_the_database_down(served, neon):
     base, server, started = served
-    neon.stop_pooler()
-    try:
+    with neon.pooler_stopped():
         # A session cookie makes the admin look the session up: psycopg fails to connect.
         status, page = get(f"{base}/admin/", Cookie="sessionid=" + "a" * 32)
         health_status, health = get(f"{base}/health/")
         home_status, home = get(f"{base}/")
-    finally:
-        neon.start_pooler()
     server.terminate()
     log = started + server.communicate(timeout=10)[0]
     assert status == 500 and "OperationalError" in page  # Django's debug page, frames and all

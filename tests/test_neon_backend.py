@@ -3,7 +3,6 @@
 Round trips are counted on the wire by a proxy between the app and the pooler; what the server
 ran is read from pg_stat_activity.
 """
-# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import subprocess
 import threading
@@ -14,9 +13,6 @@ import pytest
 
 from counting_proxy import CountingProxy
 from served_project import ONE_QUERY_PATH, get, one_query_settings, serve
-
-# The fixture: a project per Django version, with a database of its own on the stand-in.
-from test_against_neon import project  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +37,7 @@ def set_server_timezone(project, neon, zone):
 
 def pooled_env(project, proxy, **env):
     """The project's environment, with the pooled URL going through the proxy."""
-    url = project.dotenv()["DATABASE_URL"]
-    assert f":{proxy.upstream[1]}/" in url
-    return project.env(DATABASE_URL=url.replace(f":{proxy.upstream[1]}/", f":{proxy.port}/"), **env)
+    return project.env(DATABASE_URL=proxy.routed(project.dotenv()["DATABASE_URL"]), **env)
 
 
 def test_one_round_trip_per_request_and_none_lost_to_suspends(project, neon):
@@ -161,14 +155,11 @@ def test_connecting_is_retried_while_the_pooler_restarts_within_the_budget(proje
         one_query_settings(project.project, "one_query_settings") as settings,
         serve(project.project, project.env(DJANGO_SETTINGS_MODULE=settings)) as base,
     ):
-        neon.stop_pooler()
-        try:
+        with neon.pooler_stopped():
             results = []
             waiting = threading.Thread(target=timed_get, args=(base + ONE_QUERY_PATH, results))
             waiting.start()
             time.sleep(1)
-        finally:
-            neon.start_pooler()
         waiting.join()
     (answer, seconds) = results[0]
     assert answer == (200, "1")
@@ -181,13 +172,10 @@ def test_connecting_gives_up_when_the_budget_is_spent(project, neon):
         one_query_settings(project.project, "one_query_settings") as settings,
         serve(project.project, {**env, "DJANGO_SETTINGS_MODULE": settings}) as base,
     ):
-        neon.stop_pooler()
-        try:
+        with neon.pooler_stopped():
             results = []
             timed_get(base + ONE_QUERY_PATH, results)
             timed_get(base + ONE_QUERY_PATH, results)  # within the budget's length: no retry
-        finally:
-            neon.start_pooler()
         time.sleep(1.5)  # the pause is over: connects retry, and succeed
         timed_get(base + ONE_QUERY_PATH, results)
     ((status, _), seconds), ((again, _), fast), ((after, _), _) = results

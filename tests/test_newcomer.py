@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 import build
-from samples import POOLED
+from samples import POOLED, QUICK
 from served_project import free_port
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-QUICK = {"install_with": "none", "git_init": "no"}
 NO_DATABASE = "DATABASE_URL is not set: paste Neon's connection string into .env"
 
 

@@ -14,9 +14,8 @@ from cookiecutter.main import cookiecutter
 from dotenv import dotenv_values, load_dotenv
 
 import answers
-from samples import ENCODED_PASSWORD, HARD_PASSWORD, POOLED
+from samples import ENCODED_PASSWORD, HARD_PASSWORD, POOLED, QUICK
 
-QUICK = {"install_with": "none", "git_init": "no"}
 NAME = 'The "Best" {{ App }} \\ {% raw %}'
 DESCRIPTION = 'It\'s *the* <b>shop</b> for ${HOME} \\ "quotes" and {{ braces }}'
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import pytest
 
 from served_project import free_port, serve
-from test_against_neon import pooler_stopped
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +71,7 @@ def django_lines(log):
 
 
 def test_a_database_failure_is_logged_with_its_cause_and_no_password(migrated_project, neon):
-    with served(migrated_project, **PRODUCTION) as (base, log), pooler_stopped(neon):
+    with served(migrated_project, **PRODUCTION) as (base, log), neon.pooler_stopped():
         assert request(f"{base}/health/", https=True)[0] == 503
         status, page, _ = request(f"{base}/", https=True)
         assert status == 200 and "No database connection." in page
@@ -89,7 +88,7 @@ def test_a_database_failure_is_logged_with_its_cause_and_no_password(migrated_pr
 
 
 def test_with_debug_on_each_line_appears_once(migrated_project, neon):
-    with served(migrated_project, DJANGO_DEBUG="true") as (base, log), pooler_stopped(neon):
+    with served(migrated_project, DJANGO_DEBUG="true") as (base, log), neon.pooler_stopped():
         request(f"{base}/health/")
         request(f"{base}/")
         time.sleep(0.2)

@@ -3,7 +3,6 @@ on by default), against the Neon stand-in.
 
 Round trips are counted on the wire by a proxy between the app and the pooler.
 """
-# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +12,7 @@ import pytest
 
 from counting_proxy import CountingProxy
 from served_project import ONE_QUERY_ASYNC_PATH, ONE_QUERY_PATH, get, one_query_settings, serve
-
-# The fixture: a project per Django version, with a database of its own on the stand-in.
-from test_against_neon import project  # noqa: F401
-from test_health_faults import assert_recovers, budget  # noqa: F401  (budget: a fixture)
+from test_health_faults import assert_recovers
 from test_neon_backend import PROXY_DELAY, pooled_env
 
 pytestmark = pytest.mark.slow
@@ -98,13 +94,10 @@ def test_health_keeps_its_budget_with_the_pool_and_the_pooler_down(project, neon
     # Django's pool waits 10 s for a connection; /health/ promises an answer within its budget.
     with serve(project.project, project.env(DJANGO_DB_POOL="true"), threads=4) as base:
         assert get(base + "/health/")[0] == 200
-        neon.stop_pooler()
-        try:
+        with neon.pooler_stopped():
             started = time.monotonic()
             status = get(base + "/health/")[0]
             seconds = time.monotonic() - started
-        finally:
-            neon.start_pooler()
         assert status == 503 and seconds < budget + 1
         # The pool reconnects in the background, backing off from 1 s between failed attempts.
         assert_recovers(base)

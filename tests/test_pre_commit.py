@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from samples import ENCODED_PASSWORD, HARD_PASSWORD, POOLED
+from samples import CI_BAKE, ENCODED_PASSWORD, HARD_PASSWORD, POOLED
 
 TEMPLATE_PROJECT = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}"
 # The same bake as the CI workflow tests: installed with uv, committed.
-CI_BAKE = {"project_name": "CI Check", "check_connection": "no"}
 IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@localhost"]
 
 

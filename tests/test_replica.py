@@ -3,7 +3,6 @@
 The app serves views that read through the ORM's router and report `pg_is_in_recovery()` of the
 connection the read ran on: true only on the standby.
 """
-# ruff: noqa: F811  (pytest hands the imported `project` fixture to tests by that name)
 
 import http.client
 import json
@@ -16,10 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from served_project import get, one_query_settings, serve
-
-# The fixture: a project per Django version, with a database of its own on the stand-in.
-from test_against_neon import project  # noqa: F401
+from served_project import eventually, get, get_json, one_query_settings, serve
 
 pytestmark = pytest.mark.slow
 
@@ -109,12 +105,6 @@ def replica_env(project, replica, **env):
     )
 
 
-def get_json(url):
-    status, body = get(url)
-    assert status == 200, body
-    return json.loads(body)
-
-
 def browse(base, path, cookies=None):
     """(status, body, cookies set) of a GET sending `cookies`, as a browser behind an HTTPS proxy
     (not following redirects)."""
@@ -132,14 +122,6 @@ def browse(base, path, cookies=None):
         return response.status, response.read().decode(), set_cookies
     finally:
         connection.close()
-
-
-def eventually(read, until, seconds=10):
-    """read() until until(answer) holds: the standby replays the primary's writes a moment later."""
-    deadline = time.monotonic() + seconds
-    while not until(answer := read()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return answer
 
 
 def test_reads_on_the_standby_writes_and_migrations_on_the_primary(project, neon, replica):
@@ -185,12 +167,9 @@ def test_reads_on_the_standby_writes_and_migrations_on_the_primary(project, neon
         assert eventually(lambda: get_json(f"{base}/read/")["plain"], lambda p: p["standby"])
 
         # The replica goes away: its reads go to the primary, with a warning in the log.
-        replica.stop_pooler()
-        try:
+        with replica.pooler_stopped():
             assert get_json(f"{base}/read/")["plain"] == {"standby": False, "users": 1}
             assert get_json(f"{base}/write-then-read/?name=bob")["after"]["users"] == 2
-        finally:
-            replica.start_pooler()
         log.seek(0)
         warnings = [line for line in log if "The read replica is unreachable" in line]
         assert len(warnings) == 1 and " WARNING config.replica: " in warnings[0]
@@ -298,17 +277,14 @@ def pooled_under_uvicorn(project, replica, **env):
 def test_a_replica_away_costs_a_pooled_read_a_short_wait_and_one_warning(project, replica):
     """Under uvicorn with Django's pool: reads wait at most the replica pool's timeout."""
     with pooled_under_uvicorn(project, replica) as (base, log):
-        replica.stop_pooler()
-        started = time.monotonic()
-        waits = []
-        try:
+        with replica.pooler_stopped():
+            started = time.monotonic()
+            waits = []
             while time.monotonic() - started < 8:
                 before = time.monotonic()
                 assert get_json(f"{base}/read/")["plain"]["standby"] is False
                 waits.append(time.monotonic() - before)
                 time.sleep(0.2)
-        finally:
-            replica.start_pooler()
         away = time.monotonic() - started
         log.seek(0)
         lines = log.readlines()

@@ -20,12 +20,11 @@ import pytest
 import yaml
 
 import build
+from samples import CI_BAKE, QUICK
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 TOOLS = Path(sys.executable).parent  # actionlint, shellcheck, zizmor: the template's dev group
-QUICK = {"install_with": "none", "git_init": "no"}
 # A project installed with uv and committed, as a user pushes it.
-CI_BAKE = {"project_name": "CI Check", "check_connection": "no"}
 
 # Each action's release and its commit, read from the action's repository (`git rev-parse
 # TAG^{commit}` in github.com/OWNER/NAME); the workflows pin these commits.

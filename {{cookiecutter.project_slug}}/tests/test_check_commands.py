@@ -1,48 +1,19 @@
 """The neon checks as Django runs them, and `manage.py neon_info`, on the configured database."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from fresh_process import run_python
 
 from config import neon
-
-PROJECT = Path(__file__).resolve().parent.parent
-POOLED = (
-    "postgresql://u:p@ep-quiet-lake-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb"
-    "?sslmode=require&channel_binding=require"
-)
 
 
 def manage(*args, **env):
     """manage.py in a clean environment with a Neon URL; no database is reached."""
-    # Everything settings.py needs with DEBUG off, as in a fresh checkout (CI), where no .env
-    # supplies DJANGO_DEBUG or DJANGO_ALLOWED_HOSTS.
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": POOLED,
-        "DJANGO_SECRET_KEY": "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "example.com",  # a serving process without hosts stops at once
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        # Set even when empty: .env fills in only what the environment leaves unset.
-        env={
-            "DATABASE_URL_UNPOOLED": "",
-            "DATABASE_REPLICA_URL": "",
-            "DJANGO_CONN_MAX_AGE": "",
-            **base,
-            **env,
-        },
-        capture_output=True,
-        text=True,
-    )
+    return run_python("manage.py", *args, **env)
 
 
 def test_check_and_check_deploy_run_the_neon_checks():

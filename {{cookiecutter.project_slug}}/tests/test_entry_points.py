@@ -1,13 +1,8 @@
 """Who connects where is decided by how the process starts: see config/neon.py and the README."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from fresh_process import run_python
 
-POOLED = "postgresql://u:p@ep-quiet-lake-a1b2c3d4-pooler.us-east-2.aws.neon.tech/neondb"
-PROJECT = Path(__file__).resolve().parent.parent
 SHOW = (
     "from django.conf import settings; database = settings.DATABASES['default']; "
     "print(database['HOST'], database['CONN_MAX_AGE'], database['DISABLE_SERVER_SIDE_CURSORS'], "
@@ -17,23 +12,8 @@ SHOW = (
 
 def database_seen_by(entry_point):
     """HOST, CONN_MAX_AGE, DISABLE_SERVER_SIDE_CURSORS and pool on, as a process there sees them."""
-    env = {  # set even when empty: .env fills in only what the environment leaves unset
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": POOLED,
-        "DATABASE_URL_UNPOOLED": "",
-        "DATABASE_REPLICA_URL": "",
-        "DJANGO_SECRET_KEY": "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "example.com",
-        "DJANGO_CONN_MAX_AGE": "60",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", f"{entry_point}\n{SHOW}"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_python("-c", f"{entry_point}\n{SHOW}", DJANGO_CONN_MAX_AGE="60")
+    assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
 
@@ -93,22 +73,8 @@ asyncio.run(get("/no-such-page/"))
 
 
 def test_the_asgi_application_answers_requests():
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": POOLED,
-        "DATABASE_URL_UNPOOLED": "",
-        "DJANGO_SECRET_KEY": "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "example.com",
-        "DJANGO_DEBUG": "false",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", ASGI_REQUESTS],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_python("-c", ASGI_REQUESTS, DJANGO_DEBUG="false")
+    assert result.returncode == 0, result.stderr
     live, missing = result.stdout.splitlines()
     assert live == '200 {"status": "ok"}'
     assert missing == "404 <!doctype html>"

@@ -1,10 +1,7 @@
 """What the log says about a database failure: its kind and first line, never a password."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 from django.db import OperationalError
+from fresh_process import run_python
 
 from config.neon import describe
 
@@ -26,17 +23,8 @@ def test_the_log_level_applies_to_djangos_own_loggers():
         "logging.getLogger('django.server').info('request line'); "
         "logging.getLogger('django.request').warning('kept')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": "x" * 50,
-            "DJANGO_LOG_LEVEL": "WARNING",
-        },
-        capture_output=True,
-        text=True,
+    result = run_python(
+        "-c", script, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_LOG_LEVEL="WARNING"
     )
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stderr and "request line" not in result.stderr
