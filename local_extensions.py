@@ -8,7 +8,7 @@ rather than one case of it:
 
 - The replay file: cookiecutter saves every answer in `<replay_dir>/<template>.json`, world-
   readable, before it checks the output folder or runs a hook. Its `dump` is wrapped so the file
-  is written without passwords and 0600 in the first place, at the path and `replay_dir`
+  is written without passwords and made 0600 as soon as it is written, at the path and `replay_dir`
   cookiecutter itself resolved (any config, `--config-file`, symlink, `.` or `gh:`): no later
   clean-up has to find it, and no way of ending (refusal, crash, Ctrl-C, kill -9) can skip one.
 - Hooks: cookiecutter renders each hook into a temporary file it never deletes. The hooks take
@@ -52,11 +52,10 @@ import cookiecutter.generate
 import cookiecutter.hooks
 import cookiecutter.main
 import cookiecutter.prompt
+import cookiecutter.replay
 from jinja2.ext import Extension
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
-# The hooks read the answers from this variable; it exists only while a hook runs.
-ANSWERS_VARIABLE = "COOKIECUTTER_DJANGO_NEON_ANSWERS"
 
 
 def _load_answers():
@@ -131,9 +130,8 @@ def _wrap(owner, name, make_wrapper):
 def _dump(original):
     def dump(replay_dir, template_name, context):
         result = original(replay_dir, template_name, _replayable(context))
-        replay = Path(replay_dir) / f"{template_name.removesuffix('.json')}.json"
         with contextlib.suppress(OSError):
-            replay.chmod(0o600)
+            os.chmod(cookiecutter.replay.get_file_name(replay_dir, template_name), 0o600)
         return result
 
     return dump
@@ -211,7 +209,7 @@ def _run_script_with_context(original):
         if not _ours(script_path):
             return original(script_path, cwd, context)
         answers_given = context["cookiecutter"]
-        os.environ[ANSWERS_VARIABLE] = json.dumps(answers_given)
+        os.environ[answers.ANSWERS_VARIABLE] = json.dumps(answers_given)
         # The hook has its copy now; cruft saves this very dict in .cruft.json.
         answers_given.update(
             (name, value) for name, value in BAKE_ONLY_ANSWERS.items() if name in answers_given
@@ -219,7 +217,7 @@ def _run_script_with_context(original):
         try:
             return original(script_path, cwd, context)
         finally:
-            os.environ.pop(ANSWERS_VARIABLE, None)
+            os.environ.pop(answers.ANSWERS_VARIABLE, None)
 
     return run_script_with_context
 
@@ -326,19 +324,41 @@ def _undefined_variable_init(original):
     return __init__
 
 
-# What the wrappers above call and how; another cookiecutter stops the bake here, in one line.
-_NEEDED = (
-    (cookiecutter.main, "dump", "replay_dir template_name context"),
-    (cookiecutter.main, "generate_files", "repo_dir context output_dir keep_project_on_failure"),
-    (cookiecutter.generate, "render_and_create_dir", "dirname context output_dir environment"),
-    (cookiecutter.prompt, "render_variable", "env raw cookiecutter_dict"),
-    (cookiecutter.prompt, "read_user_variable", "var_name default_value prompts prefix"),
-    (cookiecutter.hooks, "run_script_with_context", "script_path cwd context"),
+# What the wrappers above replace, and the parameters they use; another cookiecutter stops the
+# bake here, in one line.
+_WRAPPERS = (
+    (cookiecutter.main, "dump", _dump, "replay_dir template_name context"),
+    (
+        cookiecutter.main,
+        "generate_files",
+        _generate_files,
+        "repo_dir context output_dir keep_project_on_failure",
+    ),
+    (
+        cookiecutter.generate,
+        "render_and_create_dir",
+        _render_and_create_dir,
+        "dirname context output_dir environment",
+    ),
+    (cookiecutter.prompt, "render_variable", _render_variable, "env raw cookiecutter_dict"),
+    (
+        cookiecutter.prompt,
+        "read_user_variable",
+        _read_user_variable,
+        "var_name default_value prompts prefix",
+    ),
+    (
+        cookiecutter.hooks,
+        "run_script_with_context",
+        _run_script_with_context,
+        "script_path cwd context",
+    ),
+    (cookiecutter.exceptions.UndefinedVariableInTemplate, "__init__", _undefined_variable_init, ""),
 )
 
 
 def _check_cookiecutter():
-    for owner, name, parameters in _NEEDED:
+    for owner, name, _, parameters in _WRAPPERS:
         function = getattr(owner, name, None)
         found = set(inspect.signature(function).parameters) if callable(function) else set()
         if not set(parameters.split()) <= found:
@@ -352,14 +372,9 @@ def _check_cookiecutter():
 
 def _install():
     _check_cookiecutter()
-    _wrap(cookiecutter.main, "dump", _dump)
-    _wrap(cookiecutter.main, "generate_files", _generate_files)
-    _wrap(cookiecutter.generate, "render_and_create_dir", _render_and_create_dir)
-    _wrap(cookiecutter.prompt, "render_variable", _render_variable)
-    _wrap(cookiecutter.prompt, "read_user_variable", _read_user_variable)
-    _wrap(cookiecutter.hooks, "run_script_with_context", _run_script_with_context)
+    for owner, name, make_wrapper, _ in _WRAPPERS:
+        _wrap(owner, name, make_wrapper)
     cookiecutter.hooks.subprocess = SimpleNamespace(Popen=_tracked_popen)
-    _wrap(cookiecutter.exceptions.UndefinedVariableInTemplate, "__init__", _undefined_variable_init)
     for name in ("cookiecutter", "main", "generate", "prompt", "hooks", "replay", "utils"):
         logger = logging.getLogger(name if name == "cookiecutter" else f"cookiecutter.{name}")
         logger.filters = [f for f in logger.filters if type(f).__name__ != "MaskedLog"]

@@ -1,4 +1,5 @@
-"""What the hooks do with the answers: check them, derive the URLs, write .env, forget secrets.
+"""What the template does with the answers: check them, derive the URLs, write .env, mask the
+password wherever text is shown (and the Jinja filters that write answers into files).
 
 The URL rules are not written here: they come from the template's own config/neon.py, the
 module the baked project runs with, loaded by file path because its folder name is a template.
@@ -38,15 +39,17 @@ def _dependency_names():
 # distribution name (the slug is the project's own distribution name).
 RESERVED_SLUGS = (
     set(sys.stdlib_module_names)
-    | {"django", "test", "tests", "site", "config", "accounts", "status", "manage"}
-    | {"psycopg", "psycopg_binary", "dotenv", "dj_database_url", "certifi", "gunicorn"}
-    | {"whitenoise", "pytest", "pytest_django", "ruff"}
+    | {"test", "tests", "config", "accounts", "status", "manage"}
+    # Import and distribution names that differ from the requirement names in pyproject.toml.
+    | {"dotenv", "psycopg_binary"}
     | _dependency_names()
 )
 # Control characters (line breaks, tabs, escapes) have no place in a one-line answer.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Variables that hold the connection strings when the answers leave them empty: the way to bake
 # without the password passing through cookiecutter (its prompts, replay file, logs).
+# The hooks read the answers from this variable; it exists only while a hook runs.
+ANSWERS_VARIABLE = "COOKIECUTTER_DJANGO_NEON_ANSWERS"
 URL_VARIABLES = {
     "database_url": "NEON_DATABASE_URL",
     "database_url_unpooled": "NEON_DATABASE_URL_UNPOOLED",
@@ -82,13 +85,11 @@ def check_answers(answers):
         )
     try:
         if urls["database_url"]:
-            neon.check(urls["database_url"], "database_url")
-        if urls["database_url_unpooled"]:
-            neon.check_direct(
-                urls["database_url_unpooled"],
+            neon.checked_urls(
                 urls["database_url"],
-                "database_url_unpooled",
+                urls["database_url_unpooled"],
                 "database_url",
+                "database_url_unpooled",
             )
     except neon.NeonConfigError as error:
         raise AnswerError(str(error)) from None
@@ -168,10 +169,19 @@ def masked(value):
         if found:
             _SECRETS.update(found)
             return neon.without_password(url)
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        for form in sorted(neon.password_forms(secret), key=len, reverse=True):
-            value = value.replace(form, "****")
-    return value
+    return mask(value, password_texts_of(_SECRETS))
+
+
+def password_texts_of(passwords):
+    """Every form the passwords can be printed in, longest first (so none is half-masked)."""
+    forms = {form for password in passwords for form in neon.password_forms(password)}
+    return sorted(forms, key=len, reverse=True)
+
+
+def mask(text, forms):
+    for form in forms:
+        text = text.replace(form, "****")
+    return text
 
 
 def readable_url(value):

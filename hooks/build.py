@@ -37,9 +37,7 @@ class Report:
         self.count = 0
 
     def mask(self, text):
-        for secret in self.secret_texts:
-            text = text.replace(secret, "****")
-        return text
+        return answers.mask(text, self.secret_texts)
 
     def say(self, text=""):
         try:
@@ -118,9 +116,7 @@ def clean_env(**overrides):
 
 
 def write_env_file(project, context):
-    pooled, direct = answers.database_urls(
-        context["database_url"], context["database_url_unpooled"]
-    )
+    pooled, _ = answers.database_urls(context["database_url"], context["database_url_unpooled"])
     values = {
         "DATABASE_URL": pooled,
         # Derived at runtime when left empty, so that pointing DATABASE_URL at another branch
@@ -133,7 +129,7 @@ def write_env_file(project, context):
         answers.write_private(project / ".env", answers.env_file_text(example, values))
     except OSError as error:
         raise StepFailed(f"{error.strerror}: {error.filename}") from None
-    return pooled, direct
+    return pooled
 
 
 def static_check(project):
@@ -370,12 +366,8 @@ class GitCommitFailed(Exception):
 
 def password_texts(*urls):
     """Each password in the URLs, in every form it can be printed in, for Report to mask."""
-    return {
-        form
-        for url in urls
-        for password in answers.neon.passwords(answers.neon.pasted(url))
-        for form in answers.neon.password_forms(password)
-    }
+    found = {p for url in urls for p in answers.neon.passwords(answers.neon.pasted(url))}
+    return answers.password_texts_of(found)
 
 
 def main(context, project):
@@ -387,15 +379,15 @@ def main(context, project):
     report.say(f"Checking {project.name}:")
     try:
         with report.step("wrote .env, readable only by you") as line:
-            pooled, direct = write_env_file(project, context)
+            pooled = write_env_file(project, context)
             if not pooled:
                 line.detail = "DATABASE_URL is empty: paste your Neon connection string there"
         with report.step("static check") as line:
             count = static_check(project)
             line.detail = f"{count} files: Python compiles, pyproject.toml parses, no leftover tags"
         if tool != "none":
-            install_and_check(report, project, context, tool, direct)
-        elif direct and context["check_connection"] != "no":
+            install_and_check(report, project, context, tool, pooled)
+        elif pooled and context["check_connection"] != "no":
             with report.step("connect over the direct host") as line:
                 line.detail, line.warning = "skipped: nothing installed (install_with=none)", True
         write_python_version(project)
@@ -421,7 +413,7 @@ def required_python(project):
     return (int(found[1]), int(found[2])) if found else (3, 10)
 
 
-def install_and_check(report, project, context, tool, direct):
+def install_and_check(report, project, context, tool, pooled):
     minimum = required_python(project)
     with report.step(f"install with {tool} into .venv") as line:
         python = find_python(minimum)
@@ -437,7 +429,7 @@ def install_and_check(report, project, context, tool, direct):
     with report.step("Django checks") as line:
         django_checks(project)
         line.detail = "check, makemigrations --check, check --deploy: no issues"
-    if direct and context["check_connection"] != "no":
+    if pooled and context["check_connection"] != "no":
         with report.step("connect over the direct host") as line:
             try:
                 line.detail = live_check(project)

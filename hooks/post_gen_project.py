@@ -17,7 +17,7 @@ sys.path.insert(0, r"{{ template_dir }}/hooks")
 
 import build  # noqa: E402
 
-handed_over = os.environ.pop("COOKIECUTTER_DJANGO_NEON_ANSWERS", None)
+handed_over = os.environ.pop(build.answers.ANSWERS_VARIABLE, None)
 if handed_over is None:
     sys.exit("Error: this hook needs cookiecutter to load the template's local_extensions.py")
 answers = json.loads(handed_over)

@@ -10,6 +10,7 @@ import select
 import psycopg
 import pytest
 from config.neon_backend.base import DatabaseWrapper
+
 from fake_postgres import FakePostgres, error, notice, parameter_status
 
 SETTINGS = {"ENGINE": "config.neon_backend", "NAME": "test", "OPTIONS": {}}

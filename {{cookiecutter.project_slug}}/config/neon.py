@@ -277,6 +277,11 @@ def app_and_direct_urls(environ):
         direct_url = url_from_pg_variables(environ, "PGHOST_UNPOOLED")
         if not app:
             return "", ""
+    return checked_urls(app, direct_url, app_name, direct_name)
+
+
+def checked_urls(app, direct_url, app_name, direct_name):
+    """(app URL, direct URL), both checked; an empty direct URL is derived from the app's."""
     app = check(app, app_name)
     if not direct_url:
         return app, direct(app)

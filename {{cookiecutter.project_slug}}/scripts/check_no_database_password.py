@@ -5,9 +5,8 @@ Usage: check_no_database_password.py FILE...   (pre-commit passes the staged fil
 Prints one line per refused file, naming it and the line, never the password; exits 1 if any.
 A password shorter than MIN_PASSWORD_LENGTH counts as a stand-in (tests use `u:p@host`), and so
 does a placeholder standing for the whole password (`{password}`, `<password>`, `$PGPASSWORD`,
-`****`): Neon generates passwords
-of 16 characters (`npg_` and 12 more). A line that must keep a long fake one says
-`allow-database-password`.
+`****`): Neon generates passwords of 16 characters (`npg_` and 12 more). A line that must keep
+a long fake one says `allow-database-password`.
 """
 
 import re
