@@ -90,6 +90,11 @@ def get_json(url: str):
     return json.loads(body)
 
 
+def wait_until(condition, seconds: float = 10) -> bool:
+    """Whether condition() came true within `seconds`."""
+    return eventually(condition, bool, seconds)
+
+
 def eventually(read, until, seconds: float = 10):
     """read()'s answer once until(answer) holds, or its last one after `seconds`: for what a
     server does a moment after it answered (a standby replaying, a thread ending)."""

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from served_project import eventually, get, get_json, one_query_settings, serve
+from served_project import eventually, get, get_json, one_query_settings, serve, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,7 @@ def test_a_burst_leaves_at_most_the_kept_threads_behind(served):
     assert len({answer["thread"] for answer in answers}) == 40
     # 32 kept (config/asgi.py's KEPT_THREADS), and perhaps asgiref's own thread-sensitive one.
     threads = lambda: int(get(f"{base}/executor-threads/")[1])  # noqa: E731
-    assert eventually(lambda: threads() <= 33, bool)
+    assert wait_until(lambda: threads() <= 33)
 
 
 def test_an_async_views_sync_work_runs_in_its_requests_thread(served):

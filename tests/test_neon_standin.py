@@ -7,7 +7,6 @@ import os
 import string
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -15,6 +14,7 @@ import psycopg
 import pytest
 
 from neon_standin import DIRECT_HOST, POOLER_HOST, StandInUnavailable, start
+from served_project import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +36,6 @@ def with_params(url: str, **params: str) -> str:
     pairs = dict(pair.split("=", 1) for pair in query.split("&"))
     pairs.update(params)
     return base + "?" + "&".join(f"{key}={value}" for key, value in pairs.items())
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def ssl_seen_by_server(conn: psycopg.Connection) -> bool:

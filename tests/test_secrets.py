@@ -24,6 +24,7 @@ import pytest
 from dotenv import dotenv_values
 
 from samples import written_forms
+from served_project import wait_until
 
 pytestmark = pytest.mark.slow  # fifteen real cookiecutter runs, a few seconds each
 
@@ -215,13 +216,14 @@ def test_an_interrupted_bake_removes_the_project_and_leaves_no_password(machine,
 
 
 def still_running(pid, seconds=5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        time.sleep(0.05)
+    return not wait_until(lambda: not alive(pid), seconds)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
     return True
 
 
@@ -346,7 +348,7 @@ def test_the_prompt_does_not_echo_the_connection_string(machine):
         shown = read_until(terminal, shown, label.encode())
         if answer == POOLED:  # paste only once the terminal stopped echoing
             echo_off = lambda: not termios.tcgetattr(terminal)[3] & termios.ECHO  # noqa: E731
-            assert wait_for(echo_off), "the terminal still echoes at the connection string prompt"
+            assert wait_until(echo_off), "the terminal still echoes at the connection string prompt"
         else:
             time.sleep(0.2)
         os.write(terminal, answer.encode() + b"\r")
@@ -376,15 +378,6 @@ def read_until(terminal, shown, wanted, seconds=60):
             return shown
         shown += chunk
     return shown
-
-
-def wait_for(condition, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_a_cookiecutter_whose_internals_differ_stops_in_one_line(monkeypatch):
