@@ -4,7 +4,8 @@ For the connection tests and bench/latency.py: `one_query_settings()` adds, for 
 `with`, a settings module that routes /one-query/ to a view running `SELECT 1` and
 /one-query-async/ to an async view doing the same (or the caller's urls, and any settings lines of
 the caller's), and `serve()` runs gunicorn (WSGI) or uvicorn (ASGI) in production mode on a free
-loopback port.
+loopback port. `get()`/`get_json()` ask it as a browser behind an HTTPS proxy would;
+`eventually()`/`wait_until()` wait for what a server does a moment after it answered.
 """
 
 import json
